@@ -1,0 +1,84 @@
+"""JSONL manifests (NeMo-compatible keys: audio_filepath, duration, text, speaker, id), read and written safely."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ctcasr.errors import UserError
+
+REQUIRED_KEYS = ("audio_filepath", "duration", "text")
+
+
+@dataclass
+class Utterance:
+    audio_filepath: str
+    duration: float
+    text: str
+    id: str = ""
+    speaker: str = ""
+
+    @property
+    def where(self) -> str:
+        return self.audio_filepath
+
+
+def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+    """Read a manifest; relative audio paths are resolved against the manifest's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("manifest does not exist", path)
+    root = path.resolve().parent
+    items: list[Utterance] = []
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise UserError("manifest line is not valid UTF-8", where) from None
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"manifest line is not valid JSON ({exc.msg})", where) from None
+            if not isinstance(row, dict) or any(k not in row for k in REQUIRED_KEYS):
+                raise UserError(f"manifest line needs the keys {', '.join(REQUIRED_KEYS)}", where)
+            try:
+                duration = float(row["duration"])
+            except (TypeError, ValueError):
+                raise UserError(f"duration is not a number: {row['duration']!r}", where) from None
+            audio = str(row["audio_filepath"])
+            if not os.path.isabs(audio):
+                audio = str(root / audio)
+            items.append(Utterance(audio, duration, str(row["text"]), str(row.get("id", "")),
+                                   str(row.get("speaker", ""))))
+    if not items:
+        raise UserError("manifest has no utterances", path)
+    return items
+
+
+def write_manifest(path: str | os.PathLike, items: Iterable[Utterance | dict], relative: bool = True) -> None:
+    """Write atomically; audio paths under the manifest's folder are stored relative to it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = Path(os.path.abspath(path.parent))
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for item in items:
+            row = dict(item.__dict__) if isinstance(item, Utterance) else dict(item)
+            audio = Path(os.path.abspath(row["audio_filepath"]))
+            row["audio_filepath"] = str(audio.relative_to(root) if relative and audio.is_relative_to(root) else audio)
+            row = {k: v for k, v in row.items() if v != "" and v is not None}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def summarize(items: list[Utterance]) -> str:
+    hours = sum(u.duration for u in items) / 3600
+    speakers = len({u.speaker for u in items if u.speaker})
+    return f"{len(items)} utterances, {hours:.2f} h, {speakers} speakers"

@@ -1,0 +1,1 @@
+"""CTC decoders: greedy (here), beam search and LM fusion later."""

@@ -1,0 +1,122 @@
+"""Log-mel features and SpecAugment as batched torch modules (CPU or GPU)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class FeatureConfig:
+    sample_rate: int = 16000
+    n_mels: int = 64
+    n_fft: int = 512
+    win_length: int = 400  # 25 ms at 16 kHz
+    hop_length: int = 160  # 10 ms at 16 kHz
+    f_min: float = 0.0
+    f_max: float | None = None
+    normalize: str = "utterance"  # per-utterance mean/variance per mel band, or "none"
+
+
+def hz_to_mel(f: torch.Tensor) -> torch.Tensor:
+    return 2595.0 * torch.log10(1.0 + f / 700.0)
+
+
+def mel_to_hz(m: torch.Tensor) -> torch.Tensor:
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> torch.Tensor:
+    """HTK-scale triangular filters, shape (n_mels, n_fft // 2 + 1), peak 1."""
+    fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    mels = torch.linspace(hz_to_mel(torch.tensor(f_min)), hz_to_mel(torch.tensor(f_max)), n_mels + 2,
+                          dtype=torch.float64)
+    hz = mel_to_hz(mels)
+    lower, centre, upper = hz[:-2, None], hz[1:-1, None], hz[2:, None]
+    rising = (fft_freqs - lower) / (centre - lower)
+    falling = (upper - fft_freqs) / (upper - centre)
+    return torch.clamp(torch.minimum(rising, falling), min=0.0).float()
+
+
+class LogMel(nn.Module):
+    """Waveforms (B, N) with lengths -> log-mel features (B, n_mels, T) with frame lengths."""
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        self.config = config
+        f_max = config.f_max or config.sample_rate / 2
+        fb = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, config.f_min, f_max)
+        self.register_buffer("filterbank", fb, persistent=False)
+        self.register_buffer("window", torch.hann_window(config.win_length), persistent=False)
+
+    def frame_lengths(self, num_samples: torch.Tensor) -> torch.Tensor:
+        return num_samples // self.config.hop_length + 1
+
+    @torch.autocast("cuda", enabled=False)
+    @torch.autocast("cpu", enabled=False)
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        spec = torch.stft(waves.float(), c.n_fft, c.hop_length, c.win_length, self.window, center=True,
+                          return_complex=True)
+        power = spec.real.square() + spec.imag.square()
+        feats = torch.log(torch.matmul(self.filterbank, power) + 1e-6)
+        frames = self.frame_lengths(lengths)
+        mask = torch.arange(feats.shape[-1], device=feats.device)[None, :] < frames[:, None]
+        if c.normalize == "utterance":
+            feats = masked_normalize(feats, mask)
+        return feats.masked_fill(~mask[:, None, :], 0.0), frames
+
+    def to_dict(self) -> dict:
+        return asdict(self.config)
+
+
+def masked_normalize(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance per (utterance, band) over the valid frames."""
+    m = mask[:, None, :].to(feats.dtype)
+    count = m.sum(-1, keepdim=True).clamp(min=1.0)
+    mean = (feats * m).sum(-1, keepdim=True) / count
+    var = (((feats - mean) * m) ** 2).sum(-1, keepdim=True) / count
+    return (feats - mean) / torch.sqrt(var + 1e-5)
+
+
+@dataclass
+class SpecAugmentConfig:
+    freq_masks: int = 2
+    freq_width: int = 15
+    time_masks: int = 2
+    time_width: float = 0.05  # maximum width as a fraction of the utterance's frames
+    time_width_max: int = 40  # and at most this many frames
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking (Park et al., 2019), per utterance, batched; identity in eval mode."""
+
+    def __init__(self, config: SpecAugmentConfig):
+        super().__init__()
+        self.config = config
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return feats
+        c = self.config
+        b, f, t = feats.shape
+        keep = torch.ones_like(feats, dtype=torch.bool)
+        bands = torch.arange(f, device=feats.device)[None, :]
+        frames = torch.arange(t, device=feats.device)[None, :]
+        for _ in range(c.freq_masks):
+            width = torch.randint(0, c.freq_width + 1, (b, 1), device=feats.device)
+            start = (torch.rand(b, 1, device=feats.device) * (f - width + 1)).long()
+            keep &= ~((bands >= start) & (bands < start + width))[:, :, None]
+        max_t = torch.clamp((lengths.float() * c.time_width).long(), max=c.time_width_max)[:, None]
+        for _ in range(c.time_masks):
+            width = (torch.rand(b, 1, device=feats.device) * (max_t + 1).float()).long()
+            start = (torch.rand(b, 1, device=feats.device) * (lengths[:, None] - width + 1).clamp(min=1)).long()
+            keep &= ~((frames >= start) & (frames < start + width))[:, None, :]
+        return feats.masked_fill(~keep, 0.0)
+
+
+def num_frames(seconds: float, config: FeatureConfig) -> int:
+    return math.floor(seconds * config.sample_rate) // config.hop_length + 1

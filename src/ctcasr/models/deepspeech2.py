@@ -1,0 +1,105 @@
+"""DeepSpeech2 (Amodei et al., 2016): 2-D convolutions striding over time, bidirectional RNNs, a linear output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+@dataclass
+class DeepSpeech2Config:
+    conv_channels: list[int] = field(default_factory=lambda: [32, 32])
+    conv_kernels: list[list[int]] = field(default_factory=lambda: [[41, 11], [21, 11]])  # (freq, time)
+    conv_strides: list[list[int]] = field(default_factory=lambda: [[2, 2], [2, 1]])
+    activation: str = "hardtanh"  # hardtanh (clipped ReLU, 0..20) or relu
+    rnn_type: str = "gru"  # gru or lstm
+    rnn_hidden: int = 800
+    rnn_layers: int = 5
+    bidirectional: bool = True
+    rnn_norm: str = "layer"  # layer or none, applied to each RNN layer's input
+    dropout: float = 0.0
+
+
+def conv_output_length(lengths: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    padding = kernel // 2
+    return torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + 1
+
+
+class ConvFrontEnd(nn.Module):
+    def __init__(self, config: DeepSpeech2Config, n_mels: int):
+        super().__init__()
+        layers, channels, freq = [], 1, n_mels
+        self.time_kernels, self.time_strides = [], []
+        for out, (kf, kt), (sf, st) in zip(config.conv_channels, config.conv_kernels, config.conv_strides,
+                                           strict=True):
+            layers += [nn.Conv2d(channels, out, (kf, kt), (sf, st), (kf // 2, kt // 2), bias=False),
+                       nn.BatchNorm2d(out), _activation(config.activation)]
+            channels = out
+            freq = (freq + 2 * (kf // 2) - kf) // sf + 1
+            self.time_kernels.append(kt)
+            self.time_strides.append(st)
+        self.layers = nn.Sequential(*layers)
+        self.output_size = channels * freq
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        for kernel, stride in zip(self.time_kernels, self.time_strides, strict=True):
+            lengths = conv_output_length(lengths, kernel, stride)
+        return lengths
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.layers(feats.unsqueeze(1))  # (B, C, F', T')
+        out_lengths = self.output_lengths(lengths)
+        mask = torch.arange(x.shape[-1], device=x.device)[None, :] < out_lengths[:, None]
+        x = x.masked_fill(~mask[:, None, None, :], 0.0)  # padding must not leak into the RNN
+        b, c, f, t = x.shape
+        return x.reshape(b, c * f, t).transpose(1, 2), out_lengths  # (B, T', C*F')
+
+
+def _activation(name: str) -> nn.Module:
+    return nn.Hardtanh(0.0, 20.0, inplace=True) if name == "hardtanh" else nn.ReLU(inplace=True)
+
+
+class RNNLayer(nn.Module):
+    def __init__(self, input_size: int, config: DeepSpeech2Config):
+        super().__init__()
+        self.norm = nn.LayerNorm(input_size) if config.rnn_norm == "layer" else nn.Identity()
+        rnn = nn.GRU if config.rnn_type == "gru" else nn.LSTM
+        self.rnn = rnn(input_size, config.rnn_hidden, batch_first=True, bidirectional=config.bidirectional)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.norm(x)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return self.dropout(out)
+
+
+class DeepSpeech2(nn.Module):
+    """Features (B, F, T) with lengths -> log-probabilities (B, T', V) with lengths T'."""
+
+    def __init__(self, config: DeepSpeech2Config, n_mels: int, vocab_size: int):
+        super().__init__()
+        self.config = config
+        self.conv = ConvFrontEnd(config, n_mels)
+        size = self.conv.output_size
+        directions = 2 if config.bidirectional else 1
+        self.rnns = nn.ModuleList()
+        for _ in range(config.rnn_layers):
+            self.rnns.append(RNNLayer(size, config))
+            size = config.rnn_hidden * directions
+        self.out_norm = nn.LayerNorm(size) if config.rnn_norm == "layer" else nn.Identity()
+        self.output = nn.Linear(size, vocab_size)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.conv.output_lengths(lengths)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, lengths = self.conv(feats, lengths)
+        for layer in self.rnns:
+            x = layer(x, lengths)
+        logits = self.output(self.out_norm(x))
+        return logits.float().log_softmax(dim=-1), lengths

@@ -1,0 +1,400 @@
+"""Training with Lightning: CTC loss, AdamW + one-cycle schedule, duration batches, checkpoints, logs, curves.
+
+Lightning supplies DDP (multi-GPU, multi-node, CPU gloo), mixed precision and resumable trainer state
+(`run/lightning/last.ckpt`). ctcasr's own self-contained checkpoints (`run/last.pt`, `run/best.pt`) are
+exported after every validation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import socket
+import subprocess
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ctcasr.augment import WaveAugment
+from ctcasr.checkpoint import read_checkpoint, save_checkpoint
+from ctcasr.config import Recipe
+from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate, seed_worker
+from ctcasr.data.manifest import read_manifest
+from ctcasr.decoding.greedy import greedy_decode
+from ctcasr.errors import UserError
+from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
+from ctcasr.features import SpecAugment
+from ctcasr.models.asr import ASRModel
+from ctcasr.text import CharTokenizer, oov_summary
+
+
+def build_asr_model(recipe: Recipe) -> ASRModel:
+    arch, config = recipe.model_settings()
+    tokenizer = CharTokenizer(recipe.text.alphabet, recipe.text.oov)
+    return ASRModel(arch, config, recipe.features, tokenizer)
+
+
+class CTCTask(L.LightningModule):
+    def __init__(self, recipe: Recipe):
+        super().__init__()
+        self.recipe = recipe
+        self.model = build_asr_model(recipe)
+        spec = recipe.augment.spec_augment
+        self.spec_augment = SpecAugment(spec) if spec is not None else None
+        self.ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+        self._dev = self._fresh_dev_state()
+
+    @staticmethod
+    def _fresh_dev_state() -> dict:
+        return {"words": ErrorCounts(), "chars": ErrorCounts(), "loss": 0.0, "batches": 0, "examples": []}
+
+    def _loss(self, batch: dict, train: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        log_probs, lengths = self.model(batch["waves"], batch["wave_lens"], self.spec_augment if train else None)
+        loss = self.ctc(log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lens"])
+        return loss, log_probs, lengths
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self._loss(batch, train=True)
+        size = len(batch["texts"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        norms = [p.grad.detach().norm(2) for p in self.parameters() if p.grad is not None]
+        if norms:
+            self.log("train/grad_norm", torch.stack(norms).norm(2), on_step=True, on_epoch=False)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        loss, log_probs, lengths = self._loss(batch, train=False)
+        tokenizer = self.model.tokenizer
+        hyps = [tokenizer.decode(ids) for ids in greedy_decode(log_probs, lengths)]
+        refs = batch["texts"]
+        state = self._dev
+        state["words"] += word_errors(refs, hyps)
+        state["chars"] += char_errors(refs, hyps)
+        state["loss"] += float(loss)
+        state["batches"] += 1
+        if len(state["examples"]) < self.recipe.trainer.examples:
+            state["examples"].append((refs[0], hyps[0], batch["waves"][0, : batch["wave_lens"][0]].cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        state, self._dev = self._dev, self._fresh_dev_state()
+        w, c = state["words"], state["chars"]
+        totals = torch.tensor([w.errors, w.reference_length, c.errors, c.reference_length, state["loss"],
+                               state["batches"]], dtype=torch.float64, device=self.device)
+        totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        wer = 100.0 * float(totals[0]) / max(float(totals[1]), 1.0)
+        cer = 100.0 * float(totals[2]) / max(float(totals[3]), 1.0)
+        dev_loss = float(totals[4]) / max(float(totals[5]), 1.0)
+        self.log_dict({"dev/wer": wer, "dev/cer": cer, "dev/loss": dev_loss}, prog_bar=True, rank_zero_only=True)
+        if self.trainer.is_global_zero and not self.trainer.sanity_checking:
+            self._log_examples(state["examples"])
+
+    def _log_examples(self, examples: list) -> None:
+        logger = self.logger
+        if not isinstance(logger, TensorBoardLogger) or not examples:
+            return
+        tb, step = logger.experiment, self.global_step
+        lines = [f"**ref:** {r}  \n**hyp:** {h}" for r, h, _ in examples]
+        tb.add_text("dev/examples", "\n\n".join(lines), step)
+        ref, _, wave = examples[0]
+        sr = self.model.sample_rate
+        feats, _ = self.model.features(wave[None].to(self.device), torch.tensor([wave.numel()], device=self.device))
+        image = feats[0].flip(0).float()
+        image = (image - image.min()) / (image.max() - image.min() + 1e-8)
+        tb.add_image("dev/spectrogram", image[None].cpu(), step)
+        tb.add_audio("dev/audio", wave[None].float().clamp(-1, 1), step, sample_rate=sr)
+
+    def configure_optimizers(self):
+        o = self.recipe.optim
+        optimizer = torch.optim.AdamW(self.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        total = max(int(self.trainer.estimated_stepping_batches), 2)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=o.lr, total_steps=total, pct_start=o.warmup_fraction, anneal_strategy="cos",
+            div_factor=25.0, final_div_factor=1.0 / (o.final_lr_fraction / 25.0) if o.final_lr_fraction else 1e4,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class SpeechData(L.LightningDataModule):
+    """Datasets and duration-bucketed loaders; batches are sharded across DDP ranks by the sampler."""
+
+    def __init__(self, recipe: Recipe, tokenizer: CharTokenizer):
+        super().__init__()
+        self.recipe, self.tokenizer = recipe, tokenizer
+        self.train_set = self.dev_set = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        d, r = self.recipe.data, self.recipe
+        train_items = read_manifest(d.train_manifest)
+        kept = [u for u in train_items if u.duration <= d.max_duration]
+        if len(kept) < len(train_items):
+            print(f"skipping {len(train_items) - len(kept)} training utterances longer than {d.max_duration} s")
+        augment = WaveAugment(r.augment, r.features.sample_rate, seed=r.trainer.seed)
+        self.train_set = SpeechDataset(kept, self.tokenizer, r.features.sample_rate, augment)
+        self.dev_set = SpeechDataset(read_manifest(d.dev_manifest), self.tokenizer, r.features.sample_rate)
+        if self.tokenizer.oov_counts:
+            print(oov_summary(self.tokenizer.oov_counts))
+
+    def _loader(self, dataset: SpeechDataset, train: bool) -> DataLoader:
+        d, t = self.recipe.data, self.recipe.trainer
+        sampler = DurationBatchSampler(dataset.durations, d.batch_seconds, shuffle=train, seed=t.seed,
+                                       sortagrad=train and t.sortagrad, rank=self.trainer.global_rank,
+                                       world_size=self.trainer.world_size, pad=train)
+        workers = d.num_workers
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
+                          worker_init_fn=seed_worker, persistent_workers=workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dev_set, train=False)
+
+
+def machine_description() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{socket.gethostname()}: {os.cpu_count()} cores, {cpu}{gpu}"
+
+
+def git_commit(path: str | Path = ".") -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, capture_output=True, text=True,
+                             check=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class RunRecorder(Callback):
+    """Exports ctcasr checkpoints (last, best by dev WER), keeps the per-epoch history, writes the curves.
+
+    Its state (history, best WER, accumulated wall time) is saved in Lightning's checkpoint, so a resumed run
+    continues the same record.
+    """
+
+    def __init__(self, run_dir: Path, recipe: Recipe, command: str):
+        self.run_dir, self.recipe, self.command = run_dir, recipe, command
+        self.history: list[dict] = []
+        self.best_wer = math.inf
+        self.best_epoch = -1
+        self.train_seconds = 0.0  # wall time in training epochs, summed over resumes
+        self.audio_seconds = 0.0  # audio seen by this rank
+        self._fit_start = self._epoch_start = 0.0
+        self._wall_before = 0.0
+
+    def state_dict(self) -> dict:
+        return {"history": self.history, "best_wer": self.best_wer, "best_epoch": self.best_epoch,
+                "train_seconds": self.train_seconds, "audio_seconds": self.audio_seconds,
+                "wall_seconds": self._wall_before + (time.time() - self._fit_start if self._fit_start else 0.0)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = state["history"]
+        self.best_wer, self.best_epoch = state["best_wer"], state["best_epoch"]
+        self.train_seconds, self.audio_seconds = state["train_seconds"], state["audio_seconds"]
+        self._wall_before = state["wall_seconds"]
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._fit_start = time.time()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch_start = time.time()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.audio_seconds += float(batch["wave_lens"].sum()) / pl_module.model.sample_rate
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.train_seconds += time.time() - self._epoch_start
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        m = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch, "step": trainer.global_step,
+               "train_loss": _num(m.get("train/loss_epoch")), "dev_loss": _num(m.get("dev/loss")),
+               "dev_cer": _num(m.get("dev/cer")), "dev_wer": _num(m.get("dev/wer")),
+               "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None}
+        self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
+        improved = row["dev_wer"] is not None and row["dev_wer"] < self.best_wer
+        if improved:
+            self.best_wer, self.best_epoch = row["dev_wer"], row["epoch"]
+        if trainer.is_global_zero:
+            meta = self.metadata(trainer)
+            save_checkpoint(self.run_dir / "last.pt", pl_module.model, meta)
+            if improved:
+                save_checkpoint(self.run_dir / "best.pt", pl_module.model, meta)
+            _write_json(self.run_dir / "history.json", self.history)
+
+    def metadata(self, trainer) -> dict:
+        wall = self._wall_before + time.time() - self._fit_start
+        world = trainer.world_size
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        return {
+            "recipe": self.recipe.to_dict(), "command": self.command, "commit": git_commit(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_description(),
+            "epoch": trainer.current_epoch, "epochs": self.recipe.trainer.epochs, "step": trainer.global_step,
+            "best_dev_wer": self.best_wer, "best_epoch": self.best_epoch, "history": self.history,
+            "wall_s": round(wall, 1), "train_s": round(self.train_seconds, 1),
+            "train_audio_s": round(self.audio_seconds * world, 1),
+            "throughput_audio_s_per_s": round(self.audio_seconds * world / max(self.train_seconds, 1e-6), 2),
+            "peak_rss_mb": round(peak_mb, 1), "peak_rss_workers_mb": round(children_mb, 1),
+            "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
+            "world_size": world, "precision": str(trainer.precision),
+            "num_parameters": trainer.lightning_module.model.num_parameters(),
+        }
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero and self.history:
+            meta = self.metadata(trainer)
+            summary = {k: v for k, v in meta.items() if k not in ("recipe", "history")}
+            _write_json(self.run_dir / "train_summary.json", summary)
+            plot_curves(self.history, self.run_dir)
+
+
+def _num(value) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def plot_curves(history: list[dict], run_dir: Path) -> list[Path]:
+    """loss.png, cer.png, wer.png: the original's three training curves, per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] + 1 for h in history]
+    written = []
+    for name, series in {"loss": [("train_loss", "train"), ("dev_loss", "dev")],
+                         "cer": [("dev_cer", "dev")], "wer": [("dev_wer", "dev")]}.items():
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key, label in series:
+            ax.plot(epochs, [h[key] for h in history], marker="o", markersize=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name.upper() + (" (%)" if name != "loss" else " (CTC)"))
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = run_dir / f"{name}.png"
+        tmp = run_dir / f".{name}.tmp.png"
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+class ProgressWithETA(TQDMProgressBar):
+    """Lightning's bar plus the estimated time left for the whole run."""
+
+    def __init__(self):
+        super().__init__()
+        self._start = None
+        self._start_step = 0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._start, self._start_step = time.time(), trainer.global_step
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        done = trainer.global_step - self._start_step
+        total = trainer.estimated_stepping_batches
+        if self._start and done > 0 and math.isfinite(total):
+            left = (time.time() - self._start) / done * max(total - trainer.global_step, 0)
+            items["eta"] = f"{int(left // 60)}m{int(left % 60):02d}s"
+        return items
+
+
+def precision_for(setting: str, accelerator: str) -> str:
+    if setting != "auto":
+        return setting
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def prepare_data(recipe: Recipe) -> None:
+    """Prepare the recipe's corpus when its manifests are missing."""
+    d = recipe.data
+    if all(Path(p).is_file() for p in (d.train_manifest, d.dev_manifest)) or not d.corpus:
+        return
+    from ctcasr.data.corpora import prepare_corpus
+
+    prepare_corpus(d.corpus, d.root, d.mirror or os.environ.get("CTCASR_MIRROR"))
+
+
+def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
+    """Train `recipe`; returns the path of the best checkpoint."""
+    t = recipe.trainer
+    run_dir = Path(t.out_dir)
+    resume_from = run_dir / "lightning" / "last.ckpt"
+    if resume and not resume_from.is_file():
+        raise UserError("nothing to resume: no Lightning checkpoint in this run folder", resume_from)
+    if not resume and resume_from.is_file():
+        raise UserError("run folder already has a checkpoint; pass --resume to continue it or choose another "
+                        "trainer.out_dir", run_dir)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*|.*treespec.*")
+    L.seed_everything(t.seed, workers=True, verbose=False)
+    prepare_data(recipe)
+
+    task = CTCTask(recipe)
+    if t.init_from and not resume:
+        source = read_checkpoint(t.init_from)
+        try:
+            task.model.encoder.load_state_dict(source["state_dict"])
+        except RuntimeError as exc:
+            raise UserError(f"cannot initialise from this checkpoint: {str(exc).splitlines()[0]}", t.init_from) from None
+    data = SpeechData(recipe, task.model.tokenizer)
+    recorder = RunRecorder(run_dir, recipe, command)
+    trainer = L.Trainer(
+        max_epochs=t.epochs, max_steps=t.max_steps, accelerator=t.accelerator, devices=t.devices,
+        num_nodes=t.num_nodes, strategy=t.strategy, precision=precision_for(t.precision, t.accelerator),
+        gradient_clip_val=recipe.optim.grad_clip or None, log_every_n_steps=t.log_every_n_steps,
+        limit_val_batches=t.limit_dev_batches, default_root_dir=run_dir, use_distributed_sampler=False,
+        logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
+        callbacks=[recorder, LearningRateMonitor("step"), ProgressWithETA(),
+                   ModelCheckpoint(run_dir / "lightning", save_last=True, save_top_k=0)],
+        enable_model_summary=True, num_sanity_val_steps=1,
+    )
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(run_dir / "recipe.json", recipe.to_dict())
+    trainer.fit(task, datamodule=data, ckpt_path=str(resume_from) if resume else None)
+    if trainer.is_global_zero:
+        print(f"trained {trainer.current_epoch} epochs in {recorder.train_seconds / 60:.1f} min; best dev WER "
+              f"{recorder.best_wer:.2f} % (epoch {recorder.best_epoch + 1}); checkpoint {run_dir / 'best.pt'}")
+    return run_dir / "best.pt"
