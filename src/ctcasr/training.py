@@ -67,7 +67,6 @@ class CTCTask(L.LightningModule):
         loss, _, _ = self._loss(batch, train=True)
         size = len(batch["texts"])
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -198,12 +197,14 @@ class RunRecorder(Callback):
 
     def __init__(self, run_dir: Path, recipe: Recipe, command: str):
         self.run_dir, self.recipe, self.command = run_dir, recipe, command
+        self.commit = git_commit()  # the code this run started from
         self.history: list[dict] = []
         self.best_wer = math.inf
         self.best_epoch = -1
         self.train_seconds = 0.0  # wall time in training epochs, summed over resumes
         self.audio_seconds = 0.0  # audio seen by this rank
         self._fit_start = self._epoch_start = 0.0
+        self._loss_sum, self._loss_count = 0.0, 0
         self._wall_before = 0.0
 
     def state_dict(self) -> dict:
@@ -222,9 +223,12 @@ class RunRecorder(Callback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._epoch_start = time.time()
+        self._loss_sum, self._loss_count = 0.0, 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.audio_seconds += float(batch["wave_lens"].sum()) / pl_module.model.sample_rate
+        self._loss_sum += float(outputs["loss"])
+        self._loss_count += 1
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.train_seconds += time.time() - self._epoch_start
@@ -234,7 +238,8 @@ class RunRecorder(Callback):
             return
         m = trainer.callback_metrics
         row = {"epoch": trainer.current_epoch, "step": trainer.global_step,
-               "train_loss": _num(m.get("train/loss_epoch")), "dev_loss": _num(m.get("dev/loss")),
+               "train_loss": round(self._loss_sum / self._loss_count, 4) if self._loss_count else None,
+               "dev_loss": _num(m.get("dev/loss")),
                "dev_cer": _num(m.get("dev/cer")), "dev_wer": _num(m.get("dev/wer")),
                "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None}
         self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
@@ -254,7 +259,7 @@ class RunRecorder(Callback):
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         return {
-            "recipe": self.recipe.to_dict(), "command": self.command, "commit": git_commit(),
+            "recipe": self.recipe.to_dict(), "command": self.command, "commit": self.commit,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_description(),
             "epoch": trainer.current_epoch, "epochs": self.recipe.trainer.epochs, "step": trainer.global_step,
             "best_dev_wer": self.best_wer, "best_epoch": self.best_epoch, "history": self.history,

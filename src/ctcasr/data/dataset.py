@@ -12,6 +12,7 @@ from torch.utils.data import Dataset, Sampler, get_worker_info
 from ctcasr.audio import load
 from ctcasr.augment import WaveAugment
 from ctcasr.data.manifest import Utterance
+from ctcasr.inference import pad_batch
 from ctcasr.text import CharTokenizer
 
 
@@ -47,11 +48,8 @@ def seed_worker(worker_id: int) -> None:
 
 def collate(batch: list[tuple[torch.Tensor, torch.Tensor, str]]) -> dict:
     waves, targets, texts = zip(*batch, strict=True)
-    wave_lens = torch.tensor([w.numel() for w in waves])
+    padded, wave_lens = pad_batch(list(waves))
     target_lens = torch.tensor([t.numel() for t in targets])
-    padded = torch.zeros(len(waves), int(wave_lens.max()))
-    for i, w in enumerate(waves):
-        padded[i, : w.numel()] = w
     return {"waves": padded, "wave_lens": wave_lens, "targets": torch.cat(targets), "target_lens": target_lens,
             "texts": list(texts)}
 

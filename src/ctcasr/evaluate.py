@@ -1,0 +1,140 @@
+"""`ctcasr evaluate` (a model on a manifest) and `ctcasr score` (two text files): WER / CER reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ctcasr.audio import load
+from ctcasr.checkpoint import load_model
+from ctcasr.data.dataset import DurationBatchSampler
+from ctcasr.data.manifest import read_manifest
+from ctcasr.errors import UserError
+from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
+from ctcasr.inference import pick_device, recognize
+from ctcasr.text import normalise
+from ctcasr.training import git_commit, machine_description
+
+
+class AudioFiles(Dataset):
+    def __init__(self, paths: list[str], sample_rate: int):
+        self.paths, self.sample_rate = paths, sample_rate
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
+        return index, torch.from_numpy(load(self.paths[index], self.sample_rate))
+
+
+def _counts(c: ErrorCounts, unit: str) -> dict:
+    return {"substitutions": c.substitutions, "deletions": c.deletions, "insertions": c.insertions,
+            f"reference_{unit}": c.reference_length, "errors": c.errors}
+
+
+def build_report(refs: list[str], hyps: list[str], ids: list[str], extra: dict | None = None) -> dict:
+    words, chars = word_errors(refs, hyps), char_errors(refs, hyps)
+    utterances = []
+    for i, (r, h) in enumerate(zip(refs, hyps, strict=True)):
+        w = word_errors([r], [h])
+        utterances.append({"id": ids[i], "reference": r, "hypothesis": h, "word_errors": w.errors,
+                           "reference_words": w.reference_length})
+    return {"wer": round(words.rate, 3), "cer": round(chars.rate, 3), "num_utterances": len(refs),
+            "words": _counts(words, "words"), "chars": _counts(chars, "chars"), **(extra or {}),
+            "utterances": utterances}
+
+
+def write_report(path: str | os.PathLike, report: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, batch_seconds: float = 120.0,
+                      device: str = "auto", command: str = "") -> dict:
+    """Greedy-decode every utterance of `manifest`; references are normalised with `text.normalise`."""
+    started = time.time()
+    model = load_model(model_path, pick_device(device))
+    items = read_manifest(manifest)
+    refs = [normalise(u.text) for u in items]
+    durations = np.array([u.duration for u in items])
+    loader = DataLoader(AudioFiles([u.audio_filepath for u in items], model.sample_rate),
+                        batch_sampler=DurationBatchSampler(durations, batch_seconds, shuffle=False, pad=False),
+                        collate_fn=lambda batch: batch, num_workers=0)
+    hyps = [""] * len(items)
+    audio_seconds = 0.0
+    decode_start = time.time()
+    for batch in loader:
+        indices, waves = zip(*batch, strict=True)
+        audio_seconds += sum(w.numel() for w in waves) / model.sample_rate
+        for index, text in zip(indices, recognize(model, list(waves)), strict=True):
+            hyps[index] = text
+    processing = time.time() - decode_start
+    meta = getattr(model, "metadata", {})
+    extra = {
+        "what": f"WER, {Path(manifest).parent.name}/{Path(manifest).stem}, greedy, {Path(model_path).name}",
+        "value": None, "unit": "%", "decoder": "greedy", "model": str(model_path), "manifest": str(manifest),
+        "audio_seconds": round(audio_seconds, 2), "processing_seconds": round(processing, 3),
+        "real_time_factor": round(processing / max(audio_seconds, 1e-9), 5),
+        "real_time_factor_inverse": round(audio_seconds / max(processing, 1e-9), 1),
+        "device": str(pick_device(device)), "threads": torch.get_num_threads(),
+        "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_description(), "wall_s": None, "command": command,
+        "training": {k: meta[k] for k in ("command", "commit", "date", "machine", "wall_s", "train_s", "epoch",
+                                          "best_epoch", "best_dev_wer", "throughput_audio_s_per_s",
+                                          "peak_rss_mb", "peak_rss_workers_mb", "num_parameters", "precision")
+                     if k in meta},
+    }
+    report = build_report(refs, hyps, [u.id or u.audio_filepath for u in items], extra)
+    report["value"] = report["wer"]
+    report["wall_s"] = round(time.time() - started, 2)
+    if out:
+        write_report(out, report)
+    return report
+
+
+def read_text_file(path: str | os.PathLike) -> dict[str, str]:
+    """`id text` lines (Kaldi style) -> {id: normalised text}."""
+    if not Path(path).is_file():
+        raise UserError("file does not exist", path)
+    out: dict[str, str] = {}
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise UserError(f"line {number} is not valid UTF-8", path) from None
+            if not line:
+                continue
+            utt, _, text = line.partition(" ")
+            if utt in out:
+                raise UserError(f"line {number}: utterance id {utt!r} appears twice", path)
+            out[utt] = normalise(text)
+    if not out:
+        raise UserError("no lines to score", path)
+    return out
+
+
+def score_files(ref_path: str, hyp_path: str, out: str | None = None) -> dict:
+    """Score hypotheses against references by id; a reference id missing from the hypotheses counts as empty."""
+    refs, hyps = read_text_file(ref_path), read_text_file(hyp_path)
+    extra_ids = sorted(set(hyps) - set(refs))
+    if extra_ids:
+        raise UserError(f"{len(extra_ids)} hypothesis ids are not in the reference file, e.g. {extra_ids[0]!r}",
+                        hyp_path)
+    ids = list(refs)
+    missing = [i for i in ids if i not in hyps]
+    report = build_report([refs[i] for i in ids], [hyps.get(i, "") for i in ids], ids,
+                          {"reference_file": ref_path, "hypothesis_file": hyp_path, "missing_hypotheses": len(missing)})
+    if out:
+        write_report(out, report)
+    return report

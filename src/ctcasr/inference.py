@@ -1,0 +1,31 @@
+"""Batched greedy recognition of waveforms with a loaded model."""
+
+from __future__ import annotations
+
+import torch
+
+from ctcasr.decoding.greedy import greedy_decode
+from ctcasr.models.asr import ASRModel
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def pad_batch(waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([w.numel() for w in waves])
+    padded = torch.zeros(len(waves), int(lengths.max()))
+    for i, w in enumerate(waves):
+        padded[i, : w.numel()] = w
+    return padded, lengths
+
+
+@torch.inference_mode()
+def recognize(model: ASRModel, waves: list[torch.Tensor]) -> list[str]:
+    """Greedy transcripts of a batch of mono waveforms at the model's sample rate."""
+    device = next(model.parameters()).device
+    padded, lengths = pad_batch(waves)
+    log_probs, out_lens = model(padded.to(device), lengths.to(device))
+    return [model.tokenizer.decode(ids) for ids in greedy_decode(log_probs, out_lens)]
