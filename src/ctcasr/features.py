@@ -59,8 +59,9 @@ class LogMel(nn.Module):
     @torch.autocast("cpu", enabled=False)
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
+        # zero padding at both ends: an utterance gets the same features alone or padded in a batch
         spec = torch.stft(waves.float(), c.n_fft, c.hop_length, c.win_length, self.window, center=True,
-                          return_complex=True)
+                          pad_mode="constant", return_complex=True)
         power = spec.real.square() + spec.imag.square()
         feats = torch.log(torch.matmul(self.filterbank, power) + 1e-6)
         frames = self.frame_lengths(lengths)

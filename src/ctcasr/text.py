@@ -18,15 +18,16 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": 
 _SEPARATORS = re.compile(r"[-\u2010-\u2015_/\\]+")
 _PUNCTUATION = re.compile(r"[.,!?;:\"()\[\]{}<>\u201c\u201d\u00ab\u00bb\u2026*#~]+")
 _SPACES = re.compile(r"\s+")
+_TAGS = re.compile(r"</?[a-z]+>", re.IGNORECASE)  # <s>, </s>, <unk>, <noise>
 
 
 def normalise(text: str) -> str:
-    """Lower-case, fold accents, unify apostrophes, drop punctuation, turn dashes into spaces, squeeze spaces.
+    """Drop <tags>, lower-case, fold accents, unify apostrophes, drop punctuation, dashes to spaces, squeeze spaces.
 
     Characters that survive but are outside a tokenizer's alphabet (digits, symbols) are left in place so the
     tokenizer's out-of-vocabulary policy can count and handle them.
     """
-    text = unicodedata.normalize("NFKD", text)
+    text = _TAGS.sub(" ", unicodedata.normalize("NFKD", text))
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.translate(_APOSTROPHES).lower()
     text = _SEPARATORS.sub(" ", text)

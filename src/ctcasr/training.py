@@ -382,7 +382,8 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
         try:
             task.model.encoder.load_state_dict(source["state_dict"])
         except RuntimeError as exc:
-            raise UserError(f"cannot initialise from this checkpoint: {str(exc).splitlines()[0]}", t.init_from) from None
+            first = str(exc).splitlines()[0]
+            raise UserError(f"cannot initialise from this checkpoint: {first}", t.init_from) from None
     data = SpeechData(recipe, task.model.tokenizer)
     recorder = RunRecorder(run_dir, recipe, command)
     trainer = L.Trainer(

@@ -59,7 +59,7 @@ class DurationBatchSampler(Sampler[list[int]]):
 
     Utterances are sorted by duration and cut into batches; batch order is shuffled every epoch (seeded by
     `seed` and the epoch), except with `sortagrad` in epoch 0, where batches go shortest first. With several
-    DDP ranks each rank takes every `world_size`-th batch, and with `pad` all ranks get the same number of batches (needed for training).
+    DDP ranks each rank takes every `world_size`-th batch; with `pad` (training) all ranks get the same number.
     """
 
     def __init__(self, durations: np.ndarray, batch_seconds: float, shuffle: bool = True, seed: int = 0,

@@ -1,0 +1,75 @@
+"""Shared fixtures: the real AN4 corpus prepared once per session from the mirror folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("CTCASR_TEST_MIRROR", REPO.parent / "shared" / "data"))
+
+
+def require_mirror(name: str = "an4_raw.bigendian.tar.gz") -> Path:
+    """The mirror folder; skips on a user's machine without it, fails under CI=true."""
+    if not (MIRROR / name).is_file():
+        reason = f"mirror archive {MIRROR / name} not found (set CTCASR_TEST_MIRROR)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason + " — data tests may not be skipped in CI")
+        pytest.skip(reason)
+    return MIRROR
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    return require_mirror()
+
+
+@pytest.fixture(scope="session")
+def an4(mirror, tmp_path_factory) -> dict[str, Path]:
+    """{split: manifest} of AN4 prepared from the mirror."""
+    from ctcasr.data.corpora import an4 as corpus
+
+    return corpus.prepare(tmp_path_factory.mktemp("data"), mirror)
+
+
+@pytest.fixture(scope="session")
+def an4_items(an4):
+    from ctcasr.data.manifest import read_manifest
+
+    return {split: read_manifest(path) for split, path in an4.items()}
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory) -> Path:
+    """A real, untrained ctcasr checkpoint of a tiny model (for plumbing tests, not quality)."""
+    import torch
+
+    from ctcasr.checkpoint import save_checkpoint
+    from ctcasr.config import load_recipe
+    from ctcasr.training import build_asr_model
+
+    torch.manual_seed(0)
+    model = build_asr_model(load_recipe(None, ["model.preset=ds2_tiny"])).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, model, {"note": "untrained"})
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+    """Run the real `ctcasr` command in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "ctcasr.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def assert_user_error(result, *fragments: str) -> None:
+    """Exit code 2 and exactly one `error: ...` line that mentions every fragment; no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
