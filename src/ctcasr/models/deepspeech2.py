@@ -29,19 +29,23 @@ def conv_output_length(lengths: torch.Tensor, kernel: int, stride: int) -> torch
 
 
 class ConvFrontEnd(nn.Module):
+    """Conv2d + BatchNorm + activation blocks; each block's output is zeroed past every utterance's length,
+    so an utterance gives the same output alone or padded in a batch."""
+
     def __init__(self, config: DeepSpeech2Config, n_mels: int):
         super().__init__()
-        layers, channels, freq = [], 1, n_mels
+        self.blocks = nn.ModuleList()
         self.time_kernels, self.time_strides = [], []
+        channels, freq = 1, n_mels
         for out, (kf, kt), (sf, st) in zip(config.conv_channels, config.conv_kernels, config.conv_strides,
                                            strict=True):
-            layers += [nn.Conv2d(channels, out, (kf, kt), (sf, st), (kf // 2, kt // 2), bias=False),
-                       nn.BatchNorm2d(out), _activation(config.activation)]
+            self.blocks.append(nn.Sequential(
+                nn.Conv2d(channels, out, (kf, kt), (sf, st), (kf // 2, kt // 2), bias=False),
+                nn.BatchNorm2d(out), _activation(config.activation)))
             channels = out
             freq = (freq + 2 * (kf // 2) - kf) // sf + 1
             self.time_kernels.append(kt)
             self.time_strides.append(st)
-        self.layers = nn.Sequential(*layers)
         self.output_size = channels * freq
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
@@ -50,12 +54,14 @@ class ConvFrontEnd(nn.Module):
         return lengths
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.layers(feats.unsqueeze(1))  # (B, C, F', T')
-        out_lengths = self.output_lengths(lengths)
-        mask = torch.arange(x.shape[-1], device=x.device)[None, :] < out_lengths[:, None]
-        x = x.masked_fill(~mask[:, None, None, :], 0.0)  # padding must not leak into the RNN
+        x = feats.unsqueeze(1)  # (B, 1, F, T)
+        for block, kernel, stride in zip(self.blocks, self.time_kernels, self.time_strides, strict=True):
+            x = block(x)
+            lengths = conv_output_length(lengths, kernel, stride)
+            mask = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]
+            x = x.masked_fill(~mask[:, None, None, :], 0.0)
         b, c, f, t = x.shape
-        return x.reshape(b, c * f, t).transpose(1, 2), out_lengths  # (B, T', C*F')
+        return x.reshape(b, c * f, t).transpose(1, 2), lengths  # (B, T', C*F')
 
 
 def _activation(name: str) -> nn.Module:
