@@ -201,6 +201,7 @@ class RunRecorder(Callback):
         self.history: list[dict] = []
         self.best_wer = math.inf
         self.best_epoch = -1
+        self.resumed_at: list[int] = []  # epochs at which the run was resumed
         self.train_seconds = 0.0  # wall time in training epochs, summed over resumes
         self.audio_seconds = 0.0  # audio seen by this rank
         self._fit_start = self._epoch_start = 0.0
@@ -210,16 +211,20 @@ class RunRecorder(Callback):
     def state_dict(self) -> dict:
         return {"history": self.history, "best_wer": self.best_wer, "best_epoch": self.best_epoch,
                 "train_seconds": self.train_seconds, "audio_seconds": self.audio_seconds,
+                "resumed_at": self.resumed_at,
                 "wall_seconds": self._wall_before + (time.time() - self._fit_start if self._fit_start else 0.0)}
 
     def load_state_dict(self, state: dict) -> None:
         self.history = state["history"]
         self.best_wer, self.best_epoch = state["best_wer"], state["best_epoch"]
         self.train_seconds, self.audio_seconds = state["train_seconds"], state["audio_seconds"]
+        self.resumed_at = state.get("resumed_at", [])
         self._wall_before = state["wall_seconds"]
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._fit_start = time.time()
+        if trainer.ckpt_path:  # states are restored before this hook: current_epoch is the first one to run
+            self.resumed_at.append(trainer.current_epoch)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._epoch_start = time.time()
@@ -268,7 +273,7 @@ class RunRecorder(Callback):
             "throughput_audio_s_per_s": round(self.audio_seconds * world / max(self.train_seconds, 1e-6), 2),
             "peak_rss_mb": round(peak_mb, 1), "peak_rss_workers_mb": round(children_mb, 1),
             "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
-            "world_size": world, "precision": str(trainer.precision),
+            "resumed_at_epochs": self.resumed_at, "world_size": world, "precision": str(trainer.precision),
             "num_parameters": trainer.lightning_module.model.num_parameters(),
         }
 
@@ -393,7 +398,8 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
         limit_val_batches=t.limit_dev_batches, default_root_dir=run_dir, use_distributed_sampler=False,
         logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
         callbacks=[recorder, LearningRateMonitor("step"), ProgressWithETA(),
-                   ModelCheckpoint(run_dir / "lightning", save_last=True, save_top_k=0)],
+                   ModelCheckpoint(run_dir / "lightning", filename="last", save_top_k=1, every_n_epochs=1,
+                                   enable_version_counter=False)],
         enable_model_summary=True, num_sanity_val_steps=1,
     )
     if trainer.is_global_zero:

@@ -1,0 +1,134 @@
+"""Real training on AN4 audio: loss falls, a handful of utterances is learnt, kill -9 + resume, 2-process DDP."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, run_cli
+
+from ctcasr.checkpoint import load_model
+from ctcasr.config import load_recipe
+from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
+from ctcasr.data.manifest import write_manifest
+from ctcasr.decoding.greedy import greedy_decode
+from ctcasr.evaluation import char_errors
+from ctcasr.training import CTCTask
+
+RECIPE = REPO / "recipes" / "an4_ds2.yaml"
+
+
+def _batch(items, recipe):
+    task = CTCTask(recipe)
+    data = SpeechDataset(items, task.model.tokenizer, 16000)
+    return task, collate([data[i] for i in range(len(items))])
+
+
+def test_loss_falls_in_a_few_real_steps(an4_items):
+    torch.manual_seed(0)
+    recipe = load_recipe(RECIPE, ["model.preset=ds2_tiny", "augment.spec_augment=null"])
+    task, batch = _batch(an4_items["train"][:8], recipe)
+    optimizer = torch.optim.AdamW(task.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss, _, _ = task._loss(batch, train=True)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+@pytest.mark.slow
+def test_overfits_a_handful_of_utterances(an4_items):
+    torch.manual_seed(0)
+    items = sorted(an4_items["train"], key=lambda u: u.duration)[100:104]
+    recipe = load_recipe(RECIPE, ["model.conv_channels=[16, 16]", "model.rnn_hidden=128", "model.rnn_layers=2",
+                                  "augment.spec_augment=null"])
+    task, batch = _batch(items, recipe)
+    optimizer = torch.optim.AdamW(task.parameters(), lr=3e-3)
+    for _ in range(250):
+        loss, _, _ = task._loss(batch, train=True)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(task.parameters(), 5.0)
+        optimizer.step()
+    task.eval()
+    with torch.no_grad():
+        _, log_probs, lengths = task._loss(batch, train=False)
+    hyps = [task.model.tokenizer.decode(ids) for ids in greedy_decode(log_probs, lengths)]
+    assert char_errors(batch["texts"], hyps).rate < 5.0, list(zip(batch["texts"], hyps, strict=True))
+
+
+def test_duration_batches_respect_budget_sortagrad_and_ranks():
+    durations = np.random.default_rng(0).uniform(0.5, 8.0, 200)
+    sampler = DurationBatchSampler(durations, 20.0, shuffle=True, seed=1, sortagrad=True)
+    epoch0 = list(sampler)
+    assert sorted(i for b in epoch0 for i in b) == list(range(200))
+    assert all(max(durations[b]) * len(b) <= 20.0 for b in epoch0)
+    assert [max(durations[b]) for b in epoch0] == sorted(max(durations[b]) for b in epoch0)
+    sampler.set_epoch(1)
+    assert list(sampler) != epoch0
+    ranks = [list(DurationBatchSampler(durations, 20.0, seed=1, rank=r, world_size=2)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1])
+    assert {i for b in ranks[0] + ranks[1] for i in b} == set(range(200))
+
+
+def _small_run(tmp_path, an4_items, n_train=48, n_dev=12):
+    write_manifest(tmp_path / "train.jsonl", an4_items["train"][:n_train], relative=False)
+    write_manifest(tmp_path / "dev.jsonl", an4_items["dev"][:n_dev], relative=False)
+    return [f"data.train_manifest={tmp_path / 'train.jsonl'}", f"data.dev_manifest={tmp_path / 'dev.jsonl'}",
+            "data.corpus=null", "data.num_workers=0", "data.batch_seconds=30", "model.preset=ds2_tiny",
+            f"trainer.out_dir={tmp_path / 'run'}", "trainer.log_every_n_steps=1"]
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_epoch(tmp_path, an4_items):
+    overrides = _small_run(tmp_path, an4_items, n_train=160) + ["trainer.epochs=4"]
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ctcasr.cli", "train", str(RECIPE), *overrides]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        history = run / "history.json"
+        if (run / "lightning" / "last.ckpt").is_file() and history.is_file():
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = max(h["epoch"] for h in json.loads((run / "history.json").read_text()))
+    assert done_before < 3, "the run got too far before the kill"
+
+    again = run_cli("train", RECIPE, *overrides)
+    assert again.returncode == 2 and "--resume" in again.stderr  # no silent restart over a run
+
+    result = run_cli("train", RECIPE, *overrides, "--resume")
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3]
+    summary = json.loads((run / "train_summary.json").read_text())
+    resumed = summary["resumed_at_epochs"]
+    assert len(resumed) == 1 and done_before <= resumed[0] <= done_before + 1  # at most one epoch lost
+    for name in ("best.pt", "last.pt", "loss.png", "cer.png", "wer.png"):
+        assert (run / name).is_file(), name
+    assert load_model(run / "last.pt").metadata["epoch"] == 3
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu(tmp_path, an4_items):
+    overrides = _small_run(tmp_path, an4_items, n_train=32, n_dev=8) + [
+        "trainer.devices=2", "trainer.accelerator=cpu", "trainer.strategy=ddp", "trainer.epochs=1",
+        "trainer.threads=1"]
+    result = run_cli("train", RECIPE, *overrides, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert summary["step"] >= 1
+    assert load_model(tmp_path / "run" / "best.pt").metadata["world_size"] == 2
+    assert "trained 1 epochs" in result.stdout
