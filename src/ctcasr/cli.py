@@ -8,7 +8,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from ctcasr.errors import UserError
+from ctcasr.errors import UserError, one_line
 
 DEFAULT_MIRROR_ENV = "CTCASR_MIRROR"
 
@@ -18,9 +18,22 @@ def cmd_data(args: argparse.Namespace) -> None:
     from ctcasr.data.manifest import read_manifest, summarize
 
     mirror = args.mirror or os.environ.get(DEFAULT_MIRROR_ENV)
-    manifests = prepare_corpus(args.corpus, args.out, mirror)
+    options: dict = {}
+    if args.corpus == "custom":
+        if not args.folder:
+            raise UserError("ctcasr data custom needs the folder to read: ctcasr data custom DIR")
+        options = {"folder": args.folder, "name": args.name, "allow_missing": args.allow_missing}
+    elif args.folder:
+        raise UserError(f"unexpected argument {args.folder!r} (only `custom` takes a folder)")
+    elif args.corpus == "librispeech":
+        options = {"parts": _split_list(args.parts), "merge": _split_list(args.merge or "")}
+    manifests = prepare_corpus(args.corpus, args.out, mirror, **options)
     parts = [f"{split}: {summarize(read_manifest(path))}" for split, path in manifests.items()]
-    print(f"{args.corpus} in {args.out}/{args.corpus} — " + "; ".join(parts))
+    print(f"{args.corpus} in {args.out} — " + "; ".join(parts))
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -55,6 +68,15 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
         print(format_result(result, args.format), flush=True)
 
 
+def cmd_download(args: argparse.Namespace) -> None:
+    from ctcasr.artifacts import describe, fetch_artifact, load_registry
+
+    if args.list or not args.name:
+        print(describe(load_registry(args.registry)))
+        return
+    print(fetch_artifact(args.name, args.out, args.registry))
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from ctcasr.report import update_readme
 
@@ -67,8 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="download / take from a mirror, convert and write manifests for a corpus")
-    p.add_argument("corpus", help="corpus name (an4)")
+    p.add_argument("corpus", choices=("an4", "librispeech", "ljspeech", "custom"))
+    p.add_argument("folder", nargs="?", help="custom only: DIR with audio/ and transcriptions/, or just audio")
     p.add_argument("--out", default="data", help="folder for prepared corpora (default: data)")
+    p.add_argument("--parts", default="dev-clean,test-clean",
+                   help="librispeech: comma-separated parts, e.g. train-clean-360,dev-clean,test-clean,test-other")
+    p.add_argument("--merge", help="librispeech: also write merged manifests, e.g. train-960 or train-460")
+    p.add_argument("--name", help="custom: manifest name (default: the folder's name)")
+    p.add_argument("--allow-missing", action="store_true", help="custom: skip audio without a transcription")
     p.add_argument("--mirror", help=f"local folder holding the official archives (default: ${DEFAULT_MIRROR_ENV})")
     p.set_defaults(func=cmd_data)
 
@@ -100,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_transcribe)
 
+    p = sub.add_parser("download", help="fetch a registered artifact (model, LM); --list shows them")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--out", default="artifacts", help="where downloads go (default: artifacts)")
+    p.add_argument("--registry", help="another registry YAML (default: the one shipped with ctcasr)")
+    p.set_defaults(func=cmd_download)
+
     p = sub.add_parser("report", help="regenerate the README results table from results/*.json")
     p.add_argument("--results", default="results")
     p.add_argument("--readme", default="README.md")
@@ -112,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -22,11 +22,13 @@ from ctcasr.text import DEFAULT_ALPHABET
 @dataclass
 class DataConfig:
     corpus: str | None = None  # prepared before training when the manifests are missing (e.g. "an4")
+    parts: list[str] = field(default_factory=list)  # librispeech parts to prepare
+    merge: list[str] = field(default_factory=list)  # librispeech merged manifests to write (train-960)
     root: str = "data"  # where corpora are prepared
     mirror: str | None = None  # local folder of archives (default: $CTCASR_MIRROR)
     train_manifest: str = ""
     dev_manifest: str = ""
-    test_manifest: str | None = None
+    test_manifests: list[str] = field(default_factory=list)  # evaluated with the best checkpoint at the end
     batch_seconds: float = 60.0  # padded audio per batch (per device)
     max_duration: float = 30.0  # longer training utterances are skipped (and counted)
     num_workers: int = 1

@@ -355,13 +355,26 @@ def precision_for(setting: str, accelerator: str) -> str:
 
 
 def prepare_data(recipe: Recipe) -> None:
-    """Prepare the recipe's corpus when its manifests are missing."""
+    """Prepare the recipe's corpus when any of its manifests is missing."""
     d = recipe.data
-    if all(Path(p).is_file() for p in (d.train_manifest, d.dev_manifest)) or not d.corpus:
+    if all(Path(p).is_file() for p in (d.train_manifest, d.dev_manifest, *d.test_manifests)) or not d.corpus:
         return
     from ctcasr.data.corpora import prepare_corpus
 
-    prepare_corpus(d.corpus, d.root, d.mirror or os.environ.get("CTCASR_MIRROR"))
+    options = {"parts": tuple(d.parts), "merge": tuple(d.merge)} if d.corpus == "librispeech" else {}
+    prepare_corpus(d.corpus, d.root, d.mirror or os.environ.get("CTCASR_MIRROR"), **options)
+
+
+def evaluate_at_end(recipe: Recipe, checkpoint: Path, run_dir: Path) -> None:
+    """Greedy CER / WER of the best checkpoint on each test manifest, as reports in the run folder."""
+    from ctcasr.evaluate import evaluate_manifest
+
+    for manifest in recipe.data.test_manifests:
+        name = Path(manifest).stem
+        report = evaluate_manifest(str(checkpoint), manifest, out=str(run_dir / f"eval_{name}.json"),
+                                   command=f"ctcasr evaluate --model {checkpoint} --manifest {manifest}")
+        print(f"{name}: WER {report['wer']:.2f} %  CER {report['cer']:.2f} %  ({report['num_utterances']} "
+              f"utterances) -> {run_dir / f'eval_{name}.json'}")
 
 
 def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
@@ -407,6 +420,8 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
         _write_json(run_dir / "recipe.json", recipe.to_dict())
     trainer.fit(task, datamodule=data, ckpt_path=str(resume_from) if resume else None)
     if trainer.is_global_zero:
+        if (run_dir / "best.pt").is_file():
+            evaluate_at_end(recipe, run_dir / "best.pt", run_dir)
         print(f"trained {trainer.current_epoch} epochs in {recorder.train_seconds / 60:.1f} min; best dev WER "
               f"{recorder.best_wer:.2f} % (epoch {recorder.best_epoch + 1}); checkpoint {run_dir / 'best.pt'}")
     return run_dir / "best.pt"

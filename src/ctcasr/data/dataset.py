@@ -25,7 +25,8 @@ class SpeechDataset(Dataset):
         self.sample_rate = sample_rate
         self.augment = augment
         self.texts = [tokenizer.prepare(u.text, u.where) for u in items]
-        self.targets = [tokenizer.encode(t) for t in self.texts]
+        # compact arrays: a 281k-utterance manifest must fit in little memory
+        self.targets = [np.array(tokenizer.encode(t), dtype=np.int16) for t in self.texts]
         self.durations = np.array([u.duration for u in items], dtype=np.float64)
 
     def __len__(self) -> int:
@@ -35,7 +36,8 @@ class SpeechDataset(Dataset):
         wave = load(self.items[index].audio_filepath, self.sample_rate)
         if self.augment is not None:
             wave = self.augment(wave)
-        return torch.from_numpy(np.ascontiguousarray(wave)), torch.tensor(self.targets[index]), self.texts[index]
+        target = torch.from_numpy(self.targets[index].astype(np.int64))
+        return torch.from_numpy(np.ascontiguousarray(wave)), target, self.texts[index]
 
 
 def seed_worker(worker_id: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tarfile
@@ -39,10 +40,17 @@ def mirror_checksums(mirror: Path) -> dict[str, str]:
     return out
 
 
-def verify(path: Path, expected: str, algorithm: str = "md5") -> None:
+def split_checksum(checksum: str) -> tuple[str, str]:
+    """`"sha256:ab12..."` or `"md5:..."` (a bare 32-digit hex string is MD5) -> (algorithm, hex digest)."""
+    algorithm, _, digest = checksum.rpartition(":")
+    return (algorithm or "md5").lower(), digest.lower()
+
+
+def verify(path: Path, checksum: str, where: str | os.PathLike | None = None) -> None:
+    algorithm, expected = split_checksum(checksum)
     actual = file_digest(path, algorithm)
-    if actual != expected.lower():
-        raise UserError(f"{algorithm} checksum mismatch: expected {expected}, got {actual}", path)
+    if actual != expected:
+        raise UserError(f"{algorithm} checksum mismatch: expected {expected}, got {actual}", where or path)
 
 
 def from_mirror(name: str, mirror: str | os.PathLike) -> Path:
@@ -54,15 +62,22 @@ def from_mirror(name: str, mirror: str | os.PathLike) -> Path:
     sums = mirror_checksums(mirror)
     if name not in sums:
         raise UserError(f"MD5SUMS has no entry for {name}", mirror / "MD5SUMS")
-    verify(path, sums[name], "md5")
+    verify(path, f"md5:{sums[name]}")
     return path
 
 
-def download(url: str, dest: str | os.PathLike, md5: str | None = None, retries: int = 5) -> Path:
-    """Download `url` to `dest` with HTTP Range resume and retries; only a verified file gets the final name."""
+def download(url: str, dest: str | os.PathLike, checksum: str | None = None, retries: int = 5) -> Path:
+    """Download `url` to `dest` with HTTP Range resume and retries; only a verified file gets the final name.
+
+    `checksum` is `"md5:<hex>"` or `"sha256:<hex>"`. An existing `dest.part` is resumed, not restarted.
+    """
     dest = Path(dest)
-    if dest.is_file() and (md5 is None or file_digest(dest) == md5):
-        return dest
+    if dest.is_file():
+        if checksum is None:
+            return dest
+        algorithm, expected = split_checksum(checksum)
+        if file_digest(dest, algorithm) == expected:
+            return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     for attempt in range(1, retries + 1):
@@ -88,27 +103,28 @@ def download(url: str, dest: str | os.PathLike, md5: str | None = None, retries:
                 break
             if exc.code < 500 or attempt == retries:
                 raise UserError(f"download failed: HTTP {exc.code} {exc.reason}", url) from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:
             if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
                 raise UserError("disk full while downloading", part) from None
             if attempt == retries:
                 raise UserError(f"download failed after {retries} attempts: {exc}", url) from None
         time.sleep(min(2**attempt, 30) * 0.1)
-    if md5 is not None:
-        actual = file_digest(part)
-        if actual != md5:
+    if checksum is not None:
+        try:
+            verify(part, checksum, url)
+        except UserError:
             part.unlink()
-            raise UserError(f"md5 checksum mismatch: expected {md5}, got {actual}", url)
+            raise
     os.replace(part, dest)
     return dest
 
 
-def fetch(name: str, url: str, md5: str | None, cache_dir: str | os.PathLike,
+def fetch(name: str, url: str, checksum: str | None, cache_dir: str | os.PathLike,
           mirror: str | os.PathLike | None = None) -> Path:
     """The archive `name`, from the mirror folder when one is given, else downloaded into `cache_dir`."""
     if mirror is not None:
         return from_mirror(name, mirror)
-    return download(url, Path(cache_dir) / name, md5)
+    return download(url, Path(cache_dir) / name, checksum)
 
 
 def extract(archive: Path, dest: Path) -> None:

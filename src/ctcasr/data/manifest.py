@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctcasr.errors import UserError
@@ -20,10 +20,12 @@ class Utterance:
     text: str
     id: str = ""
     speaker: str = ""
+    source: str = field(default="", compare=False)  # "manifest:line" it was read from; not written
 
     @property
     def where(self) -> str:
-        return self.audio_filepath
+        """Where to point a user at when this utterance is bad."""
+        return self.source or self.audio_filepath
 
 
 def read_manifest(path: str | os.PathLike) -> list[Utterance]:
@@ -56,7 +58,7 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
             if not os.path.isabs(audio):
                 audio = str(root / audio)
             items.append(Utterance(audio, duration, str(row["text"]), str(row.get("id", "")),
-                                   str(row.get("speaker", ""))))
+                                   str(row.get("speaker", "")), source=where))
     if not items:
         raise UserError("manifest has no utterances", path)
     return items
@@ -73,7 +75,7 @@ def write_manifest(path: str | os.PathLike, items: Iterable[Utterance | dict], r
             row = dict(item.__dict__) if isinstance(item, Utterance) else dict(item)
             audio = Path(os.path.abspath(row["audio_filepath"]))
             row["audio_filepath"] = str(audio.relative_to(root) if relative and audio.is_relative_to(root) else audio)
-            row = {k: v for k, v in row.items() if v != "" and v is not None}
+            row = {k: v for k, v in row.items() if k in REQUIRED_KEYS or (v not in ("", None) and k != "source")}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
 

@@ -22,7 +22,7 @@ from ctcasr.text import normalise
 
 ARCHIVE = "an4_raw.bigendian.tar.gz"
 URL = "http://www.speech.cs.cmu.edu/databases/an4/an4_raw.bigendian.tar.gz"
-MD5 = "a8e8446100a9e8c124967ebdf2a88dca"
+MD5 = "a8e8446100a9e8c124967ebdf2a88dca"  # the complete archive as CMU distributes it
 SAMPLE_RATE = 16000
 DEV_SPEAKER_STRIDE = 10  # every 10th training speaker (sorted) is held out whole as dev
 SPLITS = ("train", "dev", "test")
@@ -54,7 +54,7 @@ def prepare(out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None)
     done = root / ".prepared"
     if done.is_file() and all(p.is_file() for p in manifests.values()):
         return manifests
-    archive = fetch(ARCHIVE, URL, MD5, Path(out_dir) / "downloads", mirror)
+    archive = fetch(ARCHIVE, URL, f"md5:{MD5}", Path(out_dir) / "downloads", mirror)
 
     work = root.with_name("an4.preparing")
     shutil.rmtree(work, ignore_errors=True)

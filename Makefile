@@ -1,0 +1,49 @@
+# ctcasr — the two quick-start commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is pinned to the CPU wheel that this project's machines hold on disk (no CUDA download).
+TORCH ?= torch==2.13.0
+# Official archives are taken from this folder when it exists, else downloaded from their official URLs.
+MIRROR ?= $(wildcard ../shared/data)
+MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR))
+MODEL ?= models/an4_ds2.pt
+
+.PHONY: install demo test lint train-an4 results smoke-two-stage
+
+$(BIN)/ctcasr: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH) -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/ctcasr
+
+# Prepare AN4, evaluate the shipped model on AN4 test, transcribe a few AN4 files.
+demo: install
+	$(BIN)/ctcasr data an4 --out data $(MIRROR_ARG)
+	$(BIN)/ctcasr evaluate --model $(MODEL) --manifest data/an4/test.jsonl --out runs/demo/an4_test.json
+	$(BIN)/ctcasr transcribe --model $(MODEL) data/an4/wav/an406-fcaw-b.flac data/an4/wav/an407-fcaw-b.flac \
+		data/an4/wav/an408-fcaw-b.flac
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+# pytest exits 5 when it collects no tests: that is a failure too.
+test: install lint
+	CTCASR_TEST_MIRROR=$(if $(MIRROR),$(abspath $(MIRROR)),) $(BIN)/python -m pytest -q; \
+	status=$$?; [ $$status -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$status
+
+# Train the shipped AN4 model (about an hour on a 2-core CPU), then evaluate it into results/.
+train-an4: install
+	$(BIN)/ctcasr train recipes/an4_ds2.yaml
+	cp runs/an4_ds2/best.pt $(MODEL)
+	$(MAKE) results
+
+# Evaluate the shipped model on AN4 dev and test, record its training cost, regenerate the README table.
+results: install
+	$(BIN)/python benchmarks/an4_ds2.py --model $(MODEL) --data data --results results
+
+# The original's two-stage recipe end to end on the mirror's LJSpeech and LibriSpeech archives, tiny model.
+smoke-two-stage: install
+	rm -rf runs/smoke
+	CTCASR=$(BIN)/ctcasr scripts/smoke_two_stage.sh runs/smoke $(if $(MIRROR),$(abspath $(MIRROR)),)

@@ -1,0 +1,65 @@
+"""`ctcasr download`: a registry of artifacts (model checkpoints, language models) with URL, size and sha256."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ctcasr.data.download import download, file_digest
+from ctcasr.errors import UserError
+
+REGISTRY = Path(__file__).with_name("artifacts.yaml")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Artifact:
+    name: str
+    kind: str
+    description: str
+    url: str | None = None  # downloaded from here ...
+    local: str | None = None  # ... or shipped in the repository at this path
+    size: int | None = None
+    sha256: str | None = None  # None: the publisher gives no checksum; the digest is printed on download
+
+
+def load_registry(path: str | os.PathLike | None = None) -> dict[str, Artifact]:
+    path = Path(path) if path else REGISTRY
+    if not path.is_file():
+        raise UserError("artifact registry does not exist", path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return {name: Artifact(name=name, **entry) for name, entry in data.items()}
+    except (yaml.YAMLError, TypeError) as exc:
+        raise UserError(f"artifact registry is not valid ({exc})", path) from None
+
+
+def describe(artifacts: dict[str, Artifact]) -> str:
+    rows = [f"{'name':32} {'kind':6} {'size':>10}  source"]
+    for a in artifacts.values():
+        size = f"{a.size / 2**20:.1f} MB" if a.size else "?"
+        rows.append(f"{a.name:32} {a.kind:6} {size:>10}  {a.url or a.local}")
+    return "\n".join(rows)
+
+
+def fetch_artifact(name: str, out_dir: str | os.PathLike = "artifacts", registry: str | None = None) -> Path:
+    """The verified local path of artifact `name`: the shipped file, or a download into `out_dir`."""
+    artifacts = load_registry(registry)
+    if name not in artifacts:
+        raise UserError(f"unknown artifact {name!r}; `ctcasr download --list` shows the known ones")
+    a = artifacts[name]
+    checksum = f"sha256:{a.sha256}" if a.sha256 else None
+    if a.local:
+        path = Path(a.local) if Path(a.local).is_absolute() else REPO_ROOT / a.local
+        if not path.is_file():
+            raise UserError(f"shipped artifact {name} is missing (a checkout without it?)", path)
+        if a.sha256 and file_digest(path, "sha256") != a.sha256:
+            raise UserError(f"sha256 mismatch for {name}: expected {a.sha256}, got {file_digest(path, 'sha256')}",
+                            path)
+        return path
+    if not a.url:
+        raise UserError(f"artifact {name} has neither a url nor a local path", registry or REGISTRY)
+    return download(a.url, Path(out_dir) / Path(a.url).name, checksum)
