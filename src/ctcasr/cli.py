@@ -70,11 +70,13 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
 
 def cmd_download(args: argparse.Namespace) -> None:
     from ctcasr.artifacts import describe, fetch_artifact, load_registry
+    from ctcasr.data.download import file_digest
 
     if args.list or not args.name:
         print(describe(load_registry(args.registry)))
         return
-    print(fetch_artifact(args.name, args.out, args.registry))
+    path = fetch_artifact(args.name, args.out, args.registry)
+    print(f"{path}  sha256:{file_digest(path, 'sha256')}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

@@ -29,6 +29,7 @@ from ctcasr.augment import WaveAugment
 from ctcasr.checkpoint import read_checkpoint, save_checkpoint
 from ctcasr.config import Recipe
 from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate, seed_worker
+from ctcasr.data.download import file_digest
 from ctcasr.data.manifest import read_manifest
 from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.errors import UserError
@@ -202,6 +203,7 @@ class RunRecorder(Callback):
         self.best_wer = math.inf
         self.best_epoch = -1
         self.resumed_at: list[int] = []  # epochs at which the run was resumed
+        self.init_from: dict | None = None  # the checkpoint the weights started from (fine-tuning)
         self.train_seconds = 0.0  # wall time in training epochs, summed over resumes
         self.audio_seconds = 0.0  # audio seen by this rank
         self._fit_start = self._epoch_start = 0.0
@@ -273,7 +275,8 @@ class RunRecorder(Callback):
             "throughput_audio_s_per_s": round(self.audio_seconds * world / max(self.train_seconds, 1e-6), 2),
             "peak_rss_mb": round(peak_mb, 1), "peak_rss_workers_mb": round(children_mb, 1),
             "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
-            "resumed_at_epochs": self.resumed_at, "world_size": world, "precision": str(trainer.precision),
+            "resumed_at_epochs": self.resumed_at, "init_from": self.init_from, "world_size": world,
+            "precision": str(trainer.precision),
             "num_parameters": trainer.lightning_module.model.num_parameters(),
         }
 
@@ -404,6 +407,8 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
             raise UserError(f"cannot initialise from this checkpoint: {first}", t.init_from) from None
     data = SpeechData(recipe, task.model.tokenizer)
     recorder = RunRecorder(run_dir, recipe, command)
+    if t.init_from and not resume:
+        recorder.init_from = {"path": str(t.init_from), "sha256": file_digest(t.init_from, "sha256")}
     trainer = L.Trainer(
         max_epochs=t.epochs, max_steps=t.max_steps, accelerator=t.accelerator, devices=t.devices,
         num_nodes=t.num_nodes, strategy=t.strategy, precision=precision_for(t.precision, t.accelerator),
