@@ -48,10 +48,23 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from ctcasr.evaluate import evaluate_manifest
 
     report = evaluate_manifest(args.model, args.manifest, out=args.out, batch_seconds=args.batch_seconds,
-                               device=args.device, command=shlex.join(["ctcasr", *sys.argv[1:]]))
+                               device=args.device, command=shlex.join(["ctcasr", *sys.argv[1:]]),
+                               decoding=_decoding(args))
     print(f"{args.manifest}: WER {report['wer']:.2f} %  CER {report['cer']:.2f} %  "
           f"({report['num_utterances']} utterances, {report['real_time_factor_inverse']:.0f}x real time)"
           + (f"; report {args.out}" if args.out else ""))
+
+
+def _decoding(args: argparse.Namespace):
+    from ctcasr.decoding import DecoderConfig
+
+    return DecoderConfig(decoder=args.decoder, beam=args.beam)
+
+
+def _decoder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy",
+                   help="greedy (best path) or beam (own CTC prefix beam search)")
+    p.add_argument("--beam", type=int, default=10, help="beam width for --decoder beam")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -64,7 +77,9 @@ def cmd_score(args: argparse.Namespace) -> None:
 def cmd_transcribe(args: argparse.Namespace) -> None:
     from ctcasr.transcribe import format_result, transcribe_paths
 
-    for result in transcribe_paths(args.model, args.paths, chunk_seconds=args.chunk_seconds, device=args.device):
+    results = transcribe_paths(args.model, args.paths, chunk_seconds=args.chunk_seconds, device=args.device,
+                               decoding=_decoding(args))
+    for result in results:
         print(format_result(result, args.format), flush=True)
 
 
@@ -114,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write a JSON report here")
     p.add_argument("--batch-seconds", type=float, default=120.0, help="audio per batch")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
+    _decoder_options(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("score", help="WER / CER of a hypothesis file against a reference file (`id text` lines)")
@@ -128,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--chunk-seconds", type=float, default=20.0, help="long files are decoded in chunks this long")
     p.add_argument("--device", default="auto")
+    _decoder_options(p)
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("download", help="fetch a registered artifact (model, LM); --list shows them")

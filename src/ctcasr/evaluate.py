@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -16,6 +17,7 @@ from ctcasr.audio import load
 from ctcasr.checkpoint import load_model
 from ctcasr.data.dataset import DurationBatchSampler
 from ctcasr.data.manifest import read_manifest
+from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.inference import pick_device, recognize
@@ -60,10 +62,12 @@ def write_report(path: str | os.PathLike, report: dict) -> None:
 
 
 def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, batch_seconds: float = 120.0,
-                      device: str = "auto", command: str = "") -> dict:
-    """Greedy-decode every utterance of `manifest`; references are normalised with `text.normalise`."""
+                      device: str = "auto", command: str = "", decoding: DecoderConfig | None = None) -> dict:
+    """Decode every utterance of `manifest` (greedy by default); references are normalised by `text.normalise`."""
     started = time.time()
+    decoding = decoding or DecoderConfig()
     model = load_model(model_path, pick_device(device))
+    decoder = Decoder(decoding, model.tokenizer)
     items = read_manifest(manifest)
     refs = [normalise(u.text) for u in items]
     durations = np.array([u.duration for u in items])
@@ -76,13 +80,15 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     for batch in loader:
         indices, waves = zip(*batch, strict=True)
         audio_seconds += sum(w.numel() for w in waves) / model.sample_rate
-        for index, text in zip(indices, recognize(model, list(waves)), strict=True):
+        for index, text in zip(indices, recognize(model, list(waves), decoder), strict=True):
             hyps[index] = text
     processing = time.time() - decode_start
     meta = getattr(model, "metadata", {})
     extra = {
-        "what": f"WER, {Path(manifest).parent.name}/{Path(manifest).stem}, greedy, {Path(model_path).name}",
-        "value": None, "unit": "%", "decoder": "greedy", "model": str(model_path), "manifest": str(manifest),
+        "what": f"WER, {Path(manifest).parent.name}/{Path(manifest).stem}, {_decoder_name(decoding)}, "
+                f"{Path(model_path).name}",
+        "value": None, "unit": "%", "decoder": dataclasses.asdict(decoding), "model": str(model_path),
+        "manifest": str(manifest),
         "audio_seconds": round(audio_seconds, 2), "processing_seconds": round(processing, 3),
         "real_time_factor": round(processing / max(audio_seconds, 1e-9), 5),
         "real_time_factor_inverse": round(audio_seconds / max(processing, 1e-9), 1),
@@ -100,6 +106,10 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     if out:
         write_report(out, report)
     return report
+
+
+def _decoder_name(config: DecoderConfig) -> str:
+    return "greedy" if config.decoder == "greedy" else f"{config.decoder} search, beam {config.beam}"
 
 
 def read_text_file(path: str | os.PathLike) -> dict[str, str]:

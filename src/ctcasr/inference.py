@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ctcasr.decoding.greedy import greedy_decode
+from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.models.asr import ASRModel
 
 
@@ -23,9 +23,10 @@ def pad_batch(waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.inference_mode()
-def recognize(model: ASRModel, waves: list[torch.Tensor]) -> list[str]:
-    """Greedy transcripts of a batch of mono waveforms at the model's sample rate."""
+def recognize(model: ASRModel, waves: list[torch.Tensor], decoder: Decoder | None = None) -> list[str]:
+    """Transcripts of a batch of mono waveforms at the model's sample rate (greedy unless `decoder`)."""
+    decoder = decoder or Decoder(DecoderConfig(), model.tokenizer)
     device = next(model.parameters()).device
     padded, lengths = pad_batch(waves)
     log_probs, out_lens = model(padded.to(device), lengths.to(device))
-    return [model.tokenizer.decode(ids) for ids in greedy_decode(log_probs, out_lens)]
+    return decoder(log_probs, out_lens)

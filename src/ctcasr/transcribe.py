@@ -14,6 +14,7 @@ import torch
 
 from ctcasr.audio import iter_chunks
 from ctcasr.checkpoint import load_model
+from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.inference import pick_device, recognize
 from ctcasr.models.asr import ASRModel
@@ -69,24 +70,26 @@ def chunks_at_pauses(path: str | os.PathLike, sample_rate: int, chunk_seconds: f
         yield buffer
 
 
-def transcribe_file(model: ASRModel, path: str | os.PathLike, chunk_seconds: float = 20.0) -> Transcript:
+def transcribe_file(model: ASRModel, path: str | os.PathLike, chunk_seconds: float = 20.0,
+                    decoder: Decoder | None = None) -> Transcript:
     texts, samples = [], 0
     for piece in chunks_at_pauses(path, model.sample_rate, chunk_seconds):
         samples += piece.size
         if piece.size < model.features.config.win_length:
             continue
-        texts.append(recognize(model, [torch.from_numpy(np.ascontiguousarray(piece))])[0])
+        texts.append(recognize(model, [torch.from_numpy(np.ascontiguousarray(piece))], decoder)[0])
     return Transcript(str(path), " ".join(t for t in texts if t), samples / model.sample_rate)
 
 
-def transcribe_paths(model_path: str, paths: list[str], chunk_seconds: float = 20.0,
-                     device: str = "auto") -> Iterator[Transcript]:
+def transcribe_paths(model_path: str, paths: list[str], chunk_seconds: float = 20.0, device: str = "auto",
+                     decoding: DecoderConfig | None = None) -> Iterator[Transcript]:
     if chunk_seconds <= 1.0:
         raise UserError(f"--chunk-seconds must be more than 1 second, got {chunk_seconds}")
     files = expand_paths(paths)
     model = load_model(model_path, pick_device(device))
+    decoder = Decoder(decoding or DecoderConfig(), model.tokenizer)
     for path in files:
-        yield transcribe_file(model, path, chunk_seconds)
+        yield transcribe_file(model, path, chunk_seconds, decoder)
 
 
 def format_result(result: Transcript, fmt: str) -> str:
