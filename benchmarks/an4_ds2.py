@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from ctcasr.checkpoint import read_checkpoint
-from ctcasr.evaluate import evaluate_manifest, write_report
+from ctcasr.evaluate import evaluate_manifest
+from ctcasr.files import write_json
 from ctcasr.report import update_readme
 
 TARGET_TEST_WER = 12.8  # pocketsphinx measured on this machine kind, with an AN4 LM: 12.81
@@ -35,13 +36,13 @@ def main() -> None:
     results = Path(args.results)
 
     dev = evaluate_manifest(args.model, f"{args.data}/an4/dev.jsonl", command=command)
-    write_report(results / "an4_ds2_dev.json", dev)
+    write_json(results / "an4_ds2_dev.json", dev)
     test = evaluate_manifest(args.model, f"{args.data}/an4/test.jsonl", command=command)
     test["targets"] = {"wer_max": TARGET_TEST_WER, "wer_met": test["wer"] <= TARGET_TEST_WER,
                        "stretch_wer_max": STRETCH_TEST_WER, "stretch_met": test["wer"] <= STRETCH_TEST_WER,
                        "speed_min_x_real_time": TARGET_SPEED,
                        "speed_met": test["real_time_factor_inverse"] >= TARGET_SPEED}
-    write_report(results / "an4_ds2.json", test)
+    write_json(results / "an4_ds2.json", test)
 
     meta = read_checkpoint(args.model)["metadata"]
     minutes = meta["wall_s"] / 60
@@ -55,7 +56,7 @@ def main() -> None:
         "num_parameters": meta["num_parameters"], "precision": meta["precision"],
         "targets": {"minutes_max": TARGET_TRAIN_MINUTES, "met": minutes <= TARGET_TRAIN_MINUTES},
     }
-    write_report(results / "an4_ds2_training.json", training)
+    write_json(results / "an4_ds2_training.json", training)
     update_readme(results, args.readme)
     print(f"AN4 dev WER {dev['wer']:.2f} / CER {dev['cer']:.2f}; test WER {test['wer']:.2f} / CER {test['cer']:.2f} "
           f"at {test['real_time_factor_inverse']:.0f}x real time; trained in {minutes:.1f} min")

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from ctcasr.data.corpora import librispeech
 from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
 from ctcasr.data.manifest import Utterance, read_manifest, write_manifest
-from ctcasr.evaluate import write_report
+from ctcasr.files import write_json
 from ctcasr.text import CharTokenizer
 from ctcasr.training import git_commit, machine_description
 
@@ -79,7 +79,7 @@ def main() -> None:
         "machine": machine_description(), "wall_s": round(time.time() - started, 1),
         "command": shlex.join(["python", *sys.argv]),
     }
-    write_report(args.out, report)
+    write_json(args.out, report)
     print(f"{args.entries:,} entries: first batch after {t_first:.2f} s (read {t_read:.2f} s, encode "
           f"{t_encode - t_read:.2f} s, batches {t_sampler - t_encode:.2f} s); peak memory {peak_mb:.0f} MB")
 

@@ -58,15 +58,3 @@ def iter_chunks(path: str | os.PathLike, sample_rate: int, chunk_s: float) -> It
         for data in f.blocks(blocksize=block, dtype="float32", always_2d=True):
             yield resample(_mono(data), f.samplerate, sample_rate)
 
-
-def write(path: str | os.PathLike, wave: np.ndarray, sample_rate: int) -> None:
-    """Write audio atomically (format from the extension)."""
-    path = str(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    sf.write(tmp, wave, sample_rate, format=_format_of(path))
-    os.replace(tmp, path)
-
-
-def _format_of(path: str) -> str:
-    ext = os.path.splitext(path)[1].lower().lstrip(".")
-    return {"flac": "FLAC", "wav": "WAV", "ogg": "OGG"}.get(ext, "WAV")

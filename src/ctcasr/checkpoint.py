@@ -10,6 +10,7 @@ import torch
 
 from ctcasr.errors import UserError
 from ctcasr.features import FeatureConfig
+from ctcasr.files import atomic_path
 from ctcasr.models import model_config
 from ctcasr.models.asr import ASRModel
 from ctcasr.text import CharTokenizer
@@ -33,11 +34,8 @@ def checkpoint_dict(model: ASRModel, metadata: dict | None = None) -> dict:
 
 def save_checkpoint(path: str | os.PathLike, model: ASRModel, metadata: dict | None = None) -> None:
     """Write atomically: a crash never leaves a half checkpoint under `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(checkpoint_dict(model, metadata), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint_dict(model, metadata), tmp)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from ctcasr.data.manifest import read_manifest
 from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
+from ctcasr.files import write_json
 from ctcasr.inference import pick_device, recognize
 from ctcasr.text import normalise
 from ctcasr.training import git_commit, machine_description
@@ -51,14 +51,6 @@ def build_report(refs: list[str], hyps: list[str], ids: list[str], extra: dict |
     return {"wer": round(words.rate, 3), "cer": round(chars.rate, 3), "num_utterances": len(refs),
             "words": _counts(words, "words"), "chars": _counts(chars, "chars"), **(extra or {}),
             "utterances": utterances}
-
-
-def write_report(path: str | os.PathLike, report: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, batch_seconds: float = 120.0,
@@ -104,7 +96,7 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     report["value"] = report["wer"]
     report["wall_s"] = round(time.time() - started, 2)
     if out:
-        write_report(out, report)
+        write_json(out, report)
     return report
 
 
@@ -146,5 +138,5 @@ def score_files(ref_path: str, hyp_path: str, out: str | None = None) -> dict:
     report = build_report([refs[i] for i in ids], [hyps.get(i, "") for i in ids], ids,
                           {"reference_file": ref_path, "hypothesis_file": hyp_path, "missing_hypotheses": len(missing)})
     if out:
-        write_report(out, report)
+        write_json(out, report)
     return report

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ctcasr.errors import UserError
+from ctcasr.files import write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -49,6 +50,4 @@ def update_readme(results_dir: str | os.PathLike, readme: str | os.PathLike) -> 
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     new = f"{head}{START}\n{results_table(results_dir)}\n{END}{tail}"
-    tmp = readme.with_name(f".{readme.name}.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, readme)
+    write_text(readme, new)

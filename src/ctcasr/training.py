@@ -7,7 +7,6 @@ exported after every validation.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import resource
@@ -35,6 +34,7 @@ from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.features import SpecAugment
+from ctcasr.files import atomic_path, write_json
 from ctcasr.models.asr import ASRModel
 from ctcasr.text import CharTokenizer, oov_summary
 
@@ -258,7 +258,7 @@ class RunRecorder(Callback):
             save_checkpoint(self.run_dir / "last.pt", pl_module.model, meta)
             if improved:
                 save_checkpoint(self.run_dir / "best.pt", pl_module.model, meta)
-            _write_json(self.run_dir / "history.json", self.history)
+            write_json(self.run_dir / "history.json", self.history)
 
     def metadata(self, trainer) -> dict:
         wall = self._wall_before + time.time() - self._fit_start
@@ -284,18 +284,12 @@ class RunRecorder(Callback):
         if trainer.is_global_zero and self.history:
             meta = self.metadata(trainer)
             summary = {k: v for k, v in meta.items() if k not in ("recipe", "history")}
-            _write_json(self.run_dir / "train_summary.json", summary)
+            write_json(self.run_dir / "train_summary.json", summary)
             plot_curves(self.history, self.run_dir)
 
 
 def _num(value) -> float | None:
     return None if value is None else round(float(value), 4)
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def plot_curves(history: list[dict], run_dir: Path) -> list[Path]:
@@ -318,10 +312,9 @@ def plot_curves(history: list[dict], run_dir: Path) -> list[Path]:
         ax.legend()
         fig.tight_layout()
         path = run_dir / f"{name}.png"
-        tmp = run_dir / f".{name}.tmp.png"
-        fig.savefig(tmp, dpi=100)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
         plt.close(fig)
-        os.replace(tmp, path)
         written.append(path)
     return written
 
@@ -422,7 +415,7 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
     )
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(run_dir / "recipe.json", recipe.to_dict())
+        write_json(run_dir / "recipe.json", recipe.to_dict())
     trainer.fit(task, datamodule=data, ckpt_path=str(resume_from) if resume else None)
     if trainer.is_global_zero:
         if (run_dir / "best.pt").is_file():

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctcasr.errors import UserError
+from ctcasr.files import atomic_path
 
 REQUIRED_KEYS = ("audio_filepath", "duration", "text")
 
@@ -67,17 +68,14 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
 def write_manifest(path: str | os.PathLike, items: Iterable[Utterance | dict], relative: bool = True) -> None:
     """Write atomically; audio paths under the manifest's folder are stored relative to it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     root = Path(os.path.abspath(path.parent))
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for item in items:
             row = dict(item.__dict__) if isinstance(item, Utterance) else dict(item)
             audio = Path(os.path.abspath(row["audio_filepath"]))
             row["audio_filepath"] = str(audio.relative_to(root) if relative and audio.is_relative_to(root) else audio)
             row = {k: v for k, v in row.items() if k in REQUIRED_KEYS or (v not in ("", None) and k != "source")}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def summarize(items: list[Utterance]) -> str:

@@ -16,6 +16,7 @@ import soundfile as sf
 from ctcasr.data.download import extract, fetch
 from ctcasr.data.manifest import Utterance, write_manifest
 from ctcasr.errors import UserError
+from ctcasr.files import write_text
 
 URL = "https://www.openslr.org/resources/12/{part}.tar.gz"
 MD5 = {
@@ -86,9 +87,6 @@ def prepare(out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None,
         manifests[part] = manifest
     for name in merge:
         merged = root / f"{name}.jsonl"
-        lines = "".join(manifests[p].read_text(encoding="utf-8") for p in MERGED[name])
-        tmp = merged.with_name(f".{merged.name}.tmp{os.getpid()}")
-        tmp.write_text(lines, encoding="utf-8")
-        os.replace(tmp, merged)
+        write_text(merged, "".join(manifests[p].read_text(encoding="utf-8") for p in MERGED[name]))
         manifests[name] = merged
     return {p: manifests[p] for p in (*parts, *merge)}
