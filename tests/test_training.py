@@ -118,6 +118,23 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, an4_items):
     for name in ("best.pt", "last.pt", "loss.png", "cer.png", "wer.png"):
         assert (run / name).is_file(), name
     assert load_model(run / "last.pt").metadata["epoch"] == 3
+    assert_tensorboard_has(run / "tensorboard", scalars={"train/loss", "train/grad_norm", "dev/wer", "dev/cer",
+                                                        "dev/loss", "lr-AdamW"},
+                           others={"dev/spectrogram", "dev/audio", "dev/examples/text_summary"})
+
+
+def assert_tensorboard_has(folder, scalars, others):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags: dict = {}
+    for events in folder.rglob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events), size_guidance={"images": 0, "audio": 0, "tensors": 0}).Reload()
+        for kind, names in acc.Tags().items():
+            if isinstance(names, list):
+                tags.setdefault(kind, set()).update(names)
+    assert scalars <= tags.get("scalars", set()), tags
+    present = tags.get("images", set()) | tags.get("audio", set()) | tags.get("tensors", set())
+    assert others <= present, tags
 
 
 @pytest.mark.slow
