@@ -13,7 +13,7 @@ MODEL ?= models/an4_ds2.pt
 
 $(BIN)/ctcasr: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check $(TORCH) -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH) -e '.[dev,lm]'
 	@touch $@
 
 install: $(BIN)/ctcasr

@@ -58,13 +58,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def _decoding(args: argparse.Namespace):
     from ctcasr.decoding import DecoderConfig
 
-    return DecoderConfig(decoder=args.decoder, beam=args.beam)
+    return DecoderConfig(decoder=args.decoder, beam=args.beam, lm=args.lm, alpha=args.alpha, beta=args.beta)
 
 
 def _decoder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy",
                    help="greedy (best path) or beam (own CTC prefix beam search)")
     p.add_argument("--beam", type=int, default=10, help="beam width for --decoder beam")
+    p.add_argument("--lm", help="word n-gram LM (ARPA, .arpa.gz or KenLM binary) fused into the beam search")
+    p.add_argument("--alpha", type=float, default=0.5, help="LM weight")
+    p.add_argument("--beta", type=float, default=1.0, help="word insertion bonus")
 
 
 def cmd_score(args: argparse.Namespace) -> None:

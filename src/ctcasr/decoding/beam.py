@@ -3,8 +3,9 @@
 Per frame only the most likely tokens are expanded (`token_topk`, and the smallest set holding
 `token_cum_prob` of the frame's mass); frames where blank is near certain (`blank_skip`) only carry the
 existing prefixes forward. Returns n-best hypotheses with their log scores and each word's start / end frame.
-The result is never less probable than the greedy path: that path's labelling is scored exactly and kept when
-the beam lost it.
+Without an LM the result is never less probable than the greedy path: that path's labelling is scored exactly
+and kept when the beam lost it. With `Fusion`, a word LM scores each word as it is completed (and the end of
+the utterance), partial words that leave the LM's vocabulary are penalised at once, and beta rewards words.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ NEG_INF = -math.inf
 @dataclass
 class Hypothesis:
     tokens: tuple[int, ...]
-    score: float  # log P(labelling | audio) under the model (summed over the beam's alignments)
+    score: float  # acoustic + alpha * lm + beta * words + penalties (= acoustic without an LM)
     frames: tuple[int, ...]  # the frame at which each token was first emitted
+    acoustic: float = 0.0  # log P(labelling | audio) under the model (summed over the beam's alignments)
+    lm: float = 0.0  # ln P(words) under the LM, end of sentence included
+    num_words: int = 0
 
     def words(self, alphabet: str, space: int) -> list[tuple[str, int, int]]:
         """(word, start frame, end frame) for each space-separated word."""
@@ -104,9 +108,56 @@ def greedy_tokens(log_probs: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ..
     return tuple(tokens), tuple(frames)
 
 
+@dataclass
+class Fusion:
+    """Shallow fusion of a word LM: score = acoustic + alpha * ln P_lm + beta * words + unk_penalty * unknown."""
+
+    lm: object  # ctcasr.decoding.lm.WordLM
+    alphabet: str
+    space: int
+    alpha: float = 0.5
+    beta: float = 1.0
+    unk_penalty: float = -10.0
+
+
+@dataclass
+class _Context:
+    """The LM side of a prefix: a function of the prefix alone, computed once when the prefix is created."""
+
+    state: object
+    lm: float = 0.0
+    words: int = 0
+    partial: str = ""
+    penalty: float = 0.0
+    flagged: bool = False  # the partial word already left the LM's vocabulary (penalised once)
+
+    def bonus(self, f: Fusion) -> float:
+        return f.alpha * self.lm + f.beta * self.words + self.penalty
+
+    def extend(self, f: Fusion, token: int) -> _Context:
+        if token != f.space:
+            partial = self.partial + f.alphabet[token - 1]
+            leaves = not self.flagged and not f.lm.is_prefix(partial)
+            return _Context(self.state, self.lm, self.words, partial, self.penalty + (f.unk_penalty if leaves else 0.0),
+                            self.flagged or leaves)
+        return self.finish_word(f)
+
+    def finish_word(self, f: Fusion) -> _Context:
+        if not self.partial:
+            return self
+        logp, state = f.lm.score(self.state, self.partial)
+        unknown = not self.flagged and not f.lm.knows(self.partial)
+        return _Context(state, self.lm + logp, self.words + 1, "", self.penalty + (f.unk_penalty if unknown else 0.0))
+
+    def finish(self, f: Fusion) -> _Context:
+        done = self.finish_word(f)
+        return _Context(done.state, done.lm + f.lm.end(done.state), done.words, "", done.penalty)
+
+
 def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, token_topk: int | None = None,
-                       token_cum_prob: float = 1.0, blank_skip: float | None = None) -> list[Hypothesis]:
-    """Decode one utterance's (T, V) log-probs; returns up to `nbest` hypotheses, most probable first."""
+                       token_cum_prob: float = 1.0, blank_skip: float | None = None,
+                       fusion: Fusion | None = None) -> list[Hypothesis]:
+    """Decode one utterance's (T, V) log-probs; returns up to `nbest` hypotheses, best first."""
     if beam < 1:
         raise UserError(f"beam must be at least 1, got {beam}")
     if nbest < 1 or nbest > beam:
@@ -118,6 +169,7 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
     skip_logp = math.log(blank_skip) if blank_skip else None
     # prefix -> [log P(ending in blank), log P(ending in its last token), emission frames]
     beams: dict[tuple[int, ...], list] = {(): [0.0, NEG_INF, ()]}
+    contexts: dict[tuple[int, ...], _Context] = {(): _Context(fusion.lm.begin())} if fusion else {}
     for t in range(frames_total):
         row = log_probs[t]
         blank = row[0]
@@ -146,15 +198,29 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
                     _add(nxt, prefix + (k,), NEG_INF, p_b + row[k], frames + (t,))
                 else:
                     _add(nxt, prefix + (k,), NEG_INF, total + row[k], frames + (t,))
-        ranked = sorted(nxt.items(), key=lambda item: _logsumexp(item[1][0], item[1][1]), reverse=True)
-        beams = dict(ranked[:beam])
-    hyps = [Hypothesis(prefix, _logsumexp(p_b, p_nb), frames) for prefix, (p_b, p_nb, frames) in beams.items()]
+        if fusion:
+            for prefix in nxt:
+                if prefix not in contexts:
+                    contexts[prefix] = contexts[prefix[:-1]].extend(fusion, prefix[-1])
+        scores = {prefix: _logsumexp(p_b, p_nb) + (contexts[prefix].bonus(fusion) if fusion else 0.0)
+                  for prefix, (p_b, p_nb, _) in nxt.items()}
+        beams = {prefix: nxt[prefix] for prefix in sorted(scores, key=scores.__getitem__, reverse=True)[:beam]}
+        if fusion:
+            contexts = {prefix: contexts[prefix] for prefix in beams}
+    hyps = []
+    for prefix, (p_b, p_nb, frames) in beams.items():
+        acoustic = _logsumexp(p_b, p_nb)
+        if fusion:
+            done = contexts[prefix].finish(fusion)
+            hyps.append(Hypothesis(prefix, acoustic + done.bonus(fusion), frames, acoustic, done.lm, done.words))
+        else:
+            hyps.append(Hypothesis(prefix, acoustic, frames, acoustic))
     hyps.sort(key=lambda h: h.score, reverse=True)
-    if frames_total:
+    if frames_total and not fusion:
         greedy, greedy_frames = greedy_tokens(log_probs)
         exact = path_score(log_probs, greedy)
         if exact > hyps[0].score:  # the beam lost (or under-counted) a labelling better than all it kept
-            hyps = [Hypothesis(greedy, exact, greedy_frames)] + [h for h in hyps if h.tokens != greedy]
+            hyps = [Hypothesis(greedy, exact, greedy_frames, exact)] + [h for h in hyps if h.tokens != greedy]
     return hyps[:nbest]
 
 
