@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from ctcasr.audio import load
 from ctcasr.decoding.beam import beam_decode, path_score, prefix_beam_search
 from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.errors import UserError
@@ -93,3 +94,26 @@ def test_batched_decoding_respects_lengths():
     out = beam_decode(torch.from_numpy(batch), torch.tensor([12, 6]), beam=4, nbest=2)
     assert len(out) == 2 and all(len(n) == 2 for n in out)
     assert out[1][0].tokens == prefix_beam_search(batch[1, :6], beam=4)[0].tokens
+
+
+def test_beam_is_at_least_as_good_as_greedy_on_real_an4_outputs(an4_items):
+    from conftest import REPO
+
+    from ctcasr.checkpoint import load_model
+    from ctcasr.evaluation import word_errors
+    from ctcasr.inference import pad_batch
+
+    model = load_model(REPO / "models" / "an4_ds2.pt")
+    items = an4_items["test"][:40]
+    waves = [torch.from_numpy(load(u.audio_filepath, 16000)) for u in items]
+    with torch.no_grad():
+        log_probs, lengths = model(*pad_batch(waves))
+    greedy = greedy_decode(log_probs, lengths)
+    beams = beam_decode(log_probs, lengths, beam=8, token_topk=12, token_cum_prob=0.999, blank_skip=0.999)
+    for i, hyps in enumerate(beams):
+        exact_greedy = path_score(log_probs[i, : lengths[i]].double().numpy(), tuple(greedy[i]))
+        assert hyps[0].score >= exact_greedy - 1e-6
+    refs = [u.text for u in items]
+    greedy_wer = word_errors(refs, [model.tokenizer.decode(g) for g in greedy]).rate
+    beam_wer = word_errors(refs, [model.tokenizer.decode(h[0].tokens) for h in beams]).rate
+    assert beam_wer <= greedy_wer + 1.0
