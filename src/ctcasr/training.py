@@ -7,11 +7,13 @@ exported after every validation.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import resource
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from datetime import datetime, timezone
@@ -119,9 +121,10 @@ class CTCTask(L.LightningModule):
     def configure_optimizers(self):
         o = self.recipe.optim
         optimizer = torch.optim.AdamW(self.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), 2)
+        total = max(int(self.trainer.estimated_stepping_batches), 4)
+        warmup = min(max(o.warmup_fraction, 2.0 / total), 0.5)  # each phase at least one step long
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=o.lr, total_steps=total, pct_start=o.warmup_fraction, anneal_strategy="cos",
+            optimizer, max_lr=o.lr, total_steps=total, pct_start=warmup, anneal_strategy="cos",
             div_factor=25.0, final_div_factor=1.0 / (o.final_lr_fraction / 25.0) if o.final_lr_fraction else 1e4,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
@@ -374,6 +377,16 @@ def evaluate_at_end(recipe: Recipe, checkpoint: Path, run_dir: Path) -> None:
               f"utterances) -> {run_dir / f'eval_{name}.json'}")
 
 
+def route_logs_to_stdout() -> None:
+    """Lightning's information and Python warnings go to stdout, so stderr carries only errors."""
+    logging.captureWarnings(True)
+    handler = logging.StreamHandler(sys.stdout)
+    for name in ("lightning.pytorch", "lightning.fabric", "py.warnings"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+
+
 def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
     """Train `recipe`; returns the path of the best checkpoint."""
     t = recipe.trainer
@@ -384,6 +397,7 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
     if not resume and resume_from.is_file():
         raise UserError("run folder already has a checkpoint; pass --resume to continue it or choose another "
                         "trainer.out_dir", run_dir)
+    route_logs_to_stdout()
     if t.threads:
         torch.set_num_threads(t.threads)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")

@@ -90,7 +90,7 @@ def download(url: str, dest: str | os.PathLike, checksum: str | None = None, ret
                 total = response.headers.get("Content-Length")
                 total = int(total) + have if total else None
                 with open(part, "ab" if have else "wb") as f, tqdm(
-                    total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, leave=False
+                    total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, leave=False, disable=None
                 ) as bar:
                     while block := response.read(CHUNK):
                         f.write(block)
