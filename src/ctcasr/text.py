@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ctcasr.errors import UserError
 
 BLANK = "<blank>"
@@ -15,10 +17,11 @@ DEFAULT_ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"
 OOV_POLICIES = ("error", "drop", "space")
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u02bc": "'"})
-_SEPARATORS = re.compile(r"[-\u2010-\u2015_/\\]+")
-_PUNCTUATION = re.compile(r"[.,!?;:\"()\[\]{}<>\u201c\u201d\u00ab\u00bb\u2026*#~]+")
-_SPACES = re.compile(r"\s+")
+_SEPARATORS = "-_/\\" + "".join(chr(c) for c in range(0x2010, 0x2016))  # become spaces
+_PUNCTUATION = '.,!?;:"()[]{}<>*#~\u201c\u201d\u00ab\u00bb\u2026'  # are dropped
+_TABLE = str.maketrans({**{c: " " for c in _SEPARATORS}, **{c: None for c in _PUNCTUATION}})
 _TAGS = re.compile(r"</?[a-z]+>", re.IGNORECASE)  # <s>, </s>, <unk>, <noise>
+_QUOTES = re.compile(r"(^|\s)'+|'+(\s|$)")  # quotation marks, not apostrophes inside words
 
 
 def normalise(text: str) -> str:
@@ -27,13 +30,15 @@ def normalise(text: str) -> str:
     Characters that survive but are outside a tokenizer's alphabet (digits, symbols) are left in place so the
     tokenizer's out-of-vocabulary policy can count and handle them.
     """
-    text = _TAGS.sub(" ", unicodedata.normalize("NFKD", text))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.translate(_APOSTROPHES).lower()
-    text = _SEPARATORS.sub(" ", text)
-    text = _PUNCTUATION.sub("", text)
-    text = re.sub(r"(^|\s)'+|'+(\s|$)", r"\1\2", text)  # quotes, not apostrophes inside words
-    return _SPACES.sub(" ", text).strip()
+    if not text.isascii():  # fold accents; ASCII text (most corpora) skips the per-character work
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c)).translate(_APOSTROPHES)
+    if "<" in text:
+        text = _TAGS.sub(" ", text)
+    text = text.lower().translate(_TABLE)
+    if "'" in text:
+        text = _QUOTES.sub(r"\1\2", text)
+    return " ".join(text.split())
 
 
 @dataclass
@@ -54,6 +59,11 @@ class CharTokenizer:
         if len(set(self.alphabet)) != len(self.alphabet):
             raise UserError(f"alphabet has repeated characters: {self.alphabet!r}")
         self._index = {c: i + 1 for i, c in enumerate(self.alphabet)}
+        self._charset = frozenset(self.alphabet)
+        self._ascii_ids = np.zeros(128, dtype=np.int16)  # lookup table for the common, ASCII case
+        for c, i in self._index.items():
+            if c.isascii():
+                self._ascii_ids[ord(c)] = i
 
     @property
     def vocab(self) -> list[str]:
@@ -65,9 +75,9 @@ class CharTokenizer:
     def prepare(self, text: str, where: str | None = None) -> str:
         """Normalise `text` and apply the out-of-vocabulary policy; `where` names the source in errors."""
         text = normalise(text)
-        bad = [c for c in text if c not in self._index]
-        if not bad:
+        if self._charset.issuperset(text):
             return text
+        bad = [c for c in text if c not in self._index]
         if self.oov == "error":
             raise UserError(
                 f"transcript has characters outside the vocabulary {sorted(set(bad))!r}: {text!r} "
@@ -77,10 +87,16 @@ class CharTokenizer:
         self.oov_counts.update(bad)
         replacement = " " if self.oov == "space" else ""
         text = "".join(c if c in self._index else replacement for c in text)
-        return _SPACES.sub(" ", text).strip()
+        return " ".join(text.split())
 
     def encode(self, text: str, where: str | None = None) -> list[int]:
-        return [self._index[c] for c in self.prepare(text, where)]
+        return self.ids(self.prepare(text, where)).tolist()
+
+    def ids(self, prepared: str) -> np.ndarray:
+        """Token ids (int16) of text that `prepare` already returned."""
+        if prepared.isascii():
+            return self._ascii_ids[np.frombuffer(prepared.encode("ascii"), dtype=np.uint8)]
+        return np.array([self._index[c] for c in prepared], dtype=np.int16)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids to text (blanks dropped; repeats are not collapsed here, that is the decoder's job)."""

@@ -26,7 +26,7 @@ class SpeechDataset(Dataset):
         self.augment = augment
         self.texts = [tokenizer.prepare(u.text, u.where) for u in items]
         # compact arrays: a 281k-utterance manifest must fit in little memory
-        self.targets = [np.array(tokenizer.encode(t), dtype=np.int16) for t in self.texts]
+        self.targets = [tokenizer.ids(t) for t in self.texts]
         self.durations = np.array([u.duration for u in items], dtype=np.float64)
 
     def __len__(self) -> int:
