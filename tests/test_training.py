@@ -40,7 +40,7 @@ def test_loss_falls_in_a_few_real_steps(an4_items):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
 
 
