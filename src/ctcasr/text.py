@@ -99,8 +99,8 @@ class CharTokenizer:
         return np.array([self._index[c] for c in prepared], dtype=np.int16)
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Ids to text (blanks dropped; repeats are not collapsed here, that is the decoder's job)."""
-        return "".join(self.alphabet[i - 1] for i in ids if i > 0)
+        """Ids to text: blanks dropped, runs of spaces squeezed (collapsing repeats is the decoder's job)."""
+        return " ".join("".join(self.alphabet[i - 1] for i in ids if i > 0).split())
 
     def to_dict(self) -> dict:
         return {"kind": "char", "alphabet": self.alphabet, "oov": self.oov}
