@@ -2,11 +2,17 @@
 reconciled; bad LM files are clear errors."""
 
 import gzip
+import os
 
 import numpy as np
 import pytest
 
-pytest.importorskip("kenlm", reason="kenlm is installed by `make install` (pip install '.[lm]')")
+try:
+    import kenlm  # noqa: F401
+except ImportError:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise  # CI installs '.[lm]': these tests may not be skipped there
+    pytest.skip("kenlm is not installed (pip install '.[lm]'; `make install` does)", allow_module_level=True)
 
 from ctcasr.decoding.beam import Fusion, prefix_beam_search  # noqa: E402
 from ctcasr.decoding.lm import WordLM  # noqa: E402
