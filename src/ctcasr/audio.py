@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from ctcasr.errors import UserError
+
+AUDIO_EXTENSIONS = {f".{ext.lower()}" for ext in sf.available_formats()} | {".wav", ".flac", ".ogg", ".mp3"}
+
+
+def audio_files(folder: str | os.PathLike) -> list[Path]:
+    """Files with an audio extension anywhere below `folder`, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
 
 
 def _open(path: str | os.PathLike) -> sf.SoundFile:

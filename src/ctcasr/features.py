@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -70,9 +69,6 @@ class LogMel(nn.Module):
             feats = masked_normalize(feats, mask)
         return feats.masked_fill(~mask[:, None, :], 0.0), frames
 
-    def to_dict(self) -> dict:
-        return asdict(self.config)
-
 
 def masked_normalize(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Zero mean, unit variance per (utterance, band) over the valid frames."""
@@ -117,7 +113,3 @@ class SpecAugment(nn.Module):
             start = (torch.rand(b, 1, device=feats.device) * (lengths[:, None] - width + 1).clamp(min=1)).long()
             keep &= ~((frames >= start) & (frames < start + width))[:, None, :]
         return feats.masked_fill(~keep, 0.0)
-
-
-def num_frames(seconds: float, config: FeatureConfig) -> int:
-    return math.floor(seconds * config.sample_rate) // config.hop_length + 1

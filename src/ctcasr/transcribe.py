@@ -9,17 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
-from ctcasr.audio import iter_chunks
+from ctcasr.audio import audio_files, iter_chunks
 from ctcasr.checkpoint import load_model
 from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.inference import pick_device, recognize
 from ctcasr.models.asr import ASRModel
-
-AUDIO_EXTENSIONS = {f".{ext.lower()}" for ext in sf.available_formats()} | {".wav", ".flac", ".ogg", ".mp3"}
 
 
 @dataclass
@@ -35,7 +32,7 @@ def expand_paths(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            found = audio_files(path)
             if not found:
                 raise UserError("folder has no audio files", path)
             out += found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 
 from torch import nn
 
@@ -37,7 +37,3 @@ def model_config(arch: str, preset: str | None, overrides: dict) -> DeepSpeech2C
 
 def build_model(arch: str, config: DeepSpeech2Config, n_mels: int, vocab_size: int) -> nn.Module:
     return ARCHITECTURES[arch][0](config, n_mels, vocab_size)
-
-
-def config_dict(config: DeepSpeech2Config) -> dict:
-    return asdict(config)

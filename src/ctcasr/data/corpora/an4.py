@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from ctcasr.data.download import fetch
-from ctcasr.data.manifest import Utterance, summarize, write_manifest
+from ctcasr.data.manifest import Utterance, write_manifest
 from ctcasr.errors import UserError
 from ctcasr.text import normalise
 
@@ -103,9 +103,3 @@ def prepare(out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None)
     shutil.rmtree(root, ignore_errors=True)
     os.replace(work, root)
     return manifests
-
-
-def describe(manifests: dict[str, Path]) -> str:
-    from ctcasr.data.manifest import read_manifest
-
-    return "an4: " + "; ".join(f"{s} {summarize(read_manifest(p))}" for s, p in manifests.items())

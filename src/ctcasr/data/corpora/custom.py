@@ -9,16 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import soundfile as sf
-
+from ctcasr.audio import audio_files, duration
 from ctcasr.data.manifest import Utterance, write_manifest
 from ctcasr.errors import UserError
-
-AUDIO_EXTENSIONS = {f".{ext.lower()}" for ext in sf.available_formats()}
-
-
-def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
 
 
 def _read_text(path: Path) -> str:
@@ -29,13 +22,10 @@ def _read_text(path: Path) -> str:
 
 
 def _duration(path: Path) -> float:
-    try:
-        info = sf.info(path)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise UserError(f"cannot read audio ({exc})", path) from None
-    if info.frames == 0:
+    seconds = duration(path)
+    if seconds == 0:
         raise UserError("audio file is empty (zero samples)", path)
-    return round(info.frames / info.samplerate, 4)
+    return round(seconds, 4)
 
 
 def prepare(out_dir: str | os.PathLike, folder: str | os.PathLike, name: str | None = None,
@@ -46,7 +36,7 @@ def prepare(out_dir: str | os.PathLike, folder: str | os.PathLike, name: str | N
     name = name or folder.resolve().name
     transcripts = folder / "transcriptions"
     audio_root = folder / "audio" if (folder / "audio").is_dir() else folder
-    files = _audio_files(audio_root)
+    files = audio_files(audio_root)
     if not files:
         raise UserError("no audio files found", audio_root)
     items = []

@@ -11,8 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
-import soundfile as sf
-
+from ctcasr.audio import duration
 from ctcasr.data.download import extract, fetch
 from ctcasr.data.manifest import Utterance, write_manifest
 from ctcasr.errors import UserError
@@ -54,9 +53,7 @@ def part_utterances(part_dir: Path) -> list[Utterance]:
             audio = trans.parent / f"{utt}.flac"
             if not audio.is_file():
                 raise UserError(f"transcript names {utt} but {audio.name} is missing", trans)
-            info = sf.info(audio)
-            items.append(Utterance(str(audio), round(info.frames / info.samplerate, 4), text, utt,
-                                   utt.split("-")[0]))
+            items.append(Utterance(str(audio), round(duration(audio), 4), text, utt, utt.split("-")[0]))
     return items
 
 

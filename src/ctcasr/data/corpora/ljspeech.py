@@ -11,8 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-import soundfile as sf
-
+from ctcasr.audio import duration
 from ctcasr.data.download import extract, fetch
 from ctcasr.data.manifest import Utterance, write_manifest
 from ctcasr.errors import UserError
@@ -55,9 +54,7 @@ def prepare(out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None)
         audio = corpus / "wavs" / f"{utt}.wav"
         if not audio.is_file():
             raise UserError(f"metadata.csv names {utt} but wavs/{utt}.wav is missing", corpus / "metadata.csv")
-        info = sf.info(audio)
-        rows[split_of(index)].append(Utterance(str(audio), round(info.frames / info.samplerate, 4), text, utt,
-                                               "LJ"))
+        rows[split_of(index)].append(Utterance(str(audio), round(duration(audio), 4), text, utt, "LJ"))
     for split in SPLITS:
         write_manifest(manifests[split], rows[split])
     return manifests
