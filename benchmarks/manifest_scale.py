@@ -25,8 +25,8 @@ from ctcasr.data.corpora import librispeech
 from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
 from ctcasr.data.manifest import Utterance, read_manifest, write_manifest
 from ctcasr.files import write_json
+from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import CharTokenizer
-from ctcasr.training import git_commit, machine_description
 
 TARGET_SECONDS, TARGET_MB = 10.0, 2048.0
 

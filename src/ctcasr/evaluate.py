@@ -21,8 +21,8 @@ from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.files import write_json
 from ctcasr.inference import pick_device, recognize
+from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import normalise
-from ctcasr.training import git_commit, machine_description
 
 
 class AudioFiles(Dataset):
@@ -42,12 +42,13 @@ def _counts(c: ErrorCounts, unit: str) -> dict:
 
 
 def build_report(refs: list[str], hyps: list[str], ids: list[str], extra: dict | None = None) -> dict:
-    words, chars = word_errors(refs, hyps), char_errors(refs, hyps)
-    utterances = []
+    words, utterances = ErrorCounts(), []
     for i, (r, h) in enumerate(zip(refs, hyps, strict=True)):
-        w = word_errors([r], [h])
+        w = word_errors([r], [h])  # each pair is aligned on its own, so the corpus counts are these summed
+        words += w
         utterances.append({"id": ids[i], "reference": r, "hypothesis": h, "word_errors": w.errors,
                            "reference_words": w.reference_length})
+    chars = char_errors(refs, hyps)
     return {"wer": round(words.rate, 3), "cer": round(chars.rate, 3), "num_utterances": len(refs),
             "words": _counts(words, "words"), "chars": _counts(chars, "chars"), **(extra or {}),
             "utterances": utterances}
@@ -58,7 +59,8 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     """Decode every utterance of `manifest` (greedy by default); references are normalised by `text.normalise`."""
     started = time.time()
     decoding = decoding or DecoderConfig()
-    model = load_model(model_path, pick_device(device))
+    device = pick_device(device)
+    model = load_model(model_path, device)
     decoder = Decoder(decoding, model.tokenizer)
     items = read_manifest(manifest)
     refs = [normalise(u.text) for u in items]
@@ -84,7 +86,7 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
         "audio_seconds": round(audio_seconds, 2), "processing_seconds": round(processing, 3),
         "real_time_factor": round(processing / max(audio_seconds, 1e-9), 5),
         "real_time_factor_inverse": round(audio_seconds / max(processing, 1e-9), 1),
-        "device": str(pick_device(device)), "threads": torch.get_num_threads(),
+        "device": str(device), "threads": torch.get_num_threads(),
         "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_description(), "wall_s": None, "command": command,
         "training": {k: meta[k] for k in ("command", "commit", "date", "machine", "wall_s", "train_s", "epoch",

@@ -1,4 +1,4 @@
-"""Batched greedy recognition of waveforms with a loaded model."""
+"""Batched recognition of waveforms with a loaded model: padding, device, decoding."""
 
 from __future__ import annotations
 

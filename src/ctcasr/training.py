@@ -11,8 +11,6 @@ import logging
 import math
 import os
 import resource
-import socket
-import subprocess
 import sys
 import time
 import warnings
@@ -32,12 +30,13 @@ from ctcasr.config import Recipe
 from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate, seed_worker
 from ctcasr.data.download import file_digest
 from ctcasr.data.manifest import read_manifest
-from ctcasr.decoding.greedy import greedy_decode
+from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.features import SpecAugment
 from ctcasr.files import atomic_path, write_json
 from ctcasr.models.asr import ASRModel
+from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import CharTokenizer, oov_summary
 
 
@@ -55,6 +54,7 @@ class CTCTask(L.LightningModule):
         spec = recipe.augment.spec_augment
         self.spec_augment = SpecAugment(spec) if spec is not None else None
         self.ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+        self.decoder = Decoder(DecoderConfig(), self.model.tokenizer)  # greedy, as `ctcasr evaluate` by default
         self._dev = self._fresh_dev_state()
 
     @staticmethod
@@ -79,8 +79,7 @@ class CTCTask(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         loss, log_probs, lengths = self._loss(batch, train=False)
-        tokenizer = self.model.tokenizer
-        hyps = [tokenizer.decode(ids) for ids in greedy_decode(log_probs, lengths)]
+        hyps = self.decoder(log_probs, lengths)
         refs = batch["texts"]
         state = self._dev
         state["words"] += word_errors(refs, hyps)
@@ -125,7 +124,7 @@ class CTCTask(L.LightningModule):
         warmup = min(max(o.warmup_fraction, 2.0 / total), 0.5)  # each phase at least one step long
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=o.lr, total_steps=total, pct_start=warmup, anneal_strategy="cos",
-            div_factor=25.0, final_div_factor=1.0 / (o.final_lr_fraction / 25.0) if o.final_lr_fraction else 1e4,
+            div_factor=25.0, final_div_factor=25.0 / o.final_lr_fraction if o.final_lr_fraction else 1e4,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
@@ -166,31 +165,6 @@ class SpeechData(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.dev_set, train=False)
-
-
-def machine_description() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{socket.gethostname()}: {os.cpu_count()} cores, {cpu}{gpu}"
-
-
-def git_commit(path: str | Path = ".") -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, capture_output=True, text=True,
-                             check=True, timeout=10)
-        # results files and the README are outputs of the tools, not code: they do not make a run "dirty"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results",
-                                ":!README.md"], cwd=path, capture_output=True, text=True, timeout=10).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 class RunRecorder(Callback):
