@@ -9,14 +9,20 @@ MIRROR ?= $(wildcard ../shared/data)
 MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR))
 MODEL ?= models/an4_ds2.pt
 
-.PHONY: install demo test lint train-an4 results smoke-two-stage
+.PHONY: kenlm-tools install demo test lint train-an4 results smoke-two-stage
 
 $(BIN)/ctcasr: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check $(TORCH) -e '.[dev,lm]'
 	@touch $@
 
-install: $(BIN)/ctcasr
+# KenLM's lmplz / build_binary (for `ctcasr lm build`), compiled from the kenlm source release (~1 min).
+$(BIN)/lmplz: | $(BIN)/ctcasr
+	scripts/build_kenlm_tools.sh $(BIN)
+
+kenlm-tools: $(BIN)/lmplz
+
+install: $(BIN)/ctcasr $(BIN)/lmplz
 
 # Prepare AN4, evaluate the shipped model on AN4 test, transcribe a few AN4 files.
 demo: install

@@ -100,8 +100,8 @@ def test_beam_is_at_least_as_good_as_greedy_on_real_an4_outputs(an4_items):
     from conftest import REPO
 
     from ctcasr.checkpoint import load_model
+    from ctcasr.data.dataset import pad_batch
     from ctcasr.evaluation import word_errors
-    from ctcasr.inference import pad_batch
 
     model = load_model(REPO / "models" / "an4_ds2.pt")
     items = an4_items["test"][:40]

@@ -120,3 +120,22 @@ def test_bad_language_models(tmp_path, content, problem):
     with pytest.raises(UserError, match=problem) as err:
         WordLM(path, DEFAULT_ALPHABET)
     assert str(path) in str(err.value)
+
+
+def test_nbest_rescoring_changes_the_decision_the_way_the_second_lm_says(tmp_path):
+    import torch
+
+    from ctcasr.decoding import Decoder, DecoderConfig
+    from ctcasr.text import CharTokenizer
+
+    log_probs = torch.from_numpy(spelled(AMBIGUOUS)).float()[None]
+    lengths = torch.tensor([log_probs.shape[1]])
+    tokenizer, lm = CharTokenizer(), str(write_lm(tmp_path))
+    plain = Decoder(DecoderConfig(decoder="beam", beam=4, nbest=2), tokenizer)
+    assert plain(log_probs, lengths) == ["bad"]
+    rescored = Decoder(DecoderConfig(decoder="beam", beam=4, nbest=2, rescore_lm=lm, rescore_weight=1.0), tokenizer)
+    best = rescored.nbest(log_probs, lengths)[0]
+    assert [tokenizer.decode(h.tokens) for h in best] == ["bed", "bad"]
+    assert best[0].rescore == pytest.approx(WordLM(lm, DEFAULT_ALPHABET).sentence_score(["bed"]))
+    unweighted = Decoder(DecoderConfig(decoder="beam", beam=4, rescore_lm=lm, rescore_weight=0.0), tokenizer)
+    assert unweighted(log_probs, lengths) == ["bad"]

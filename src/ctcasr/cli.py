@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ctcasr.errors import UserError, one_line
+from ctcasr.text import DEFAULT_ALPHABET
 
 DEFAULT_MIRROR_ENV = "CTCASR_MIRROR"
 
@@ -55,19 +56,41 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
           + (f"; report {args.out}" if args.out else ""))
 
 
-def _decoding(args: argparse.Namespace):
-    from ctcasr.decoding import DecoderConfig
+DECODING_FLAGS = ("decoder", "beam", "nbest", "lm", "alpha", "beta", "lexicon", "rescore_lm", "rescore_weight")
 
-    return DecoderConfig(decoder=args.decoder, beam=args.beam, lm=args.lm, alpha=args.alpha, beta=args.beta)
+
+def _decoding(args: argparse.Namespace, model_default: bool = False):
+    """Decoding settings: command-line flags over --decoding FILE over (for transcribe) the model's own file."""
+    from ctcasr.decoding import DecoderConfig
+    from ctcasr.decoding.settings import load_decoding, model_decoding_path
+
+    flags = {name: getattr(args, name) for name in DECODING_FLAGS}
+    source = args.decoding
+    if flags["decoder"] == "greedy":  # greedy decoding has no other settings: a settings file does not apply
+        return DecoderConfig(**{k: v for k, v in flags.items() if v is not None})
+    if source is None and model_default and model_decoding_path(args.model).is_file():
+        source = model_decoding_path(args.model)
+        print(f"decoding settings from {source}", file=sys.stderr)
+    if source:
+        return load_decoding(source, **flags)
+    if flags["lm"] and flags["decoder"] is None:
+        flags["decoder"] = "beam"
+    return DecoderConfig(**{k: v for k, v in flags.items() if v is not None})
 
 
 def _decoder_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy",
-                   help="greedy (best path) or beam (own CTC prefix beam search)")
-    p.add_argument("--beam", type=int, default=10, help="beam width for --decoder beam")
-    p.add_argument("--lm", help="word n-gram LM (ARPA, .arpa.gz or KenLM binary) fused into the beam search")
-    p.add_argument("--alpha", type=float, default=0.5, help="LM weight")
-    p.add_argument("--beta", type=float, default=1.0, help="word insertion bonus")
+    p.add_argument("--decoding", help="decoding settings YAML (as `ctcasr tune-lm` writes); flags override it")
+    p.add_argument("--decoder", choices=("greedy", "beam", "flashlight"),
+                   help="greedy (default), beam (own CTC prefix beam search) or flashlight (flashlight-text)")
+    p.add_argument("--beam", type=int, help="beam width (default 10)")
+    p.add_argument("--nbest", type=int, help="hypotheses to keep per utterance (default 1)")
+    p.add_argument("--lm", help="word n-gram LM (ARPA, .arpa.gz or KenLM binary) fused into the search")
+    p.add_argument("--alpha", type=float, help="LM weight (default 0.5)")
+    p.add_argument("--beta", type=float, help="word insertion bonus (default 1.0)")
+    p.add_argument("--lexicon", action="store_true", default=None,
+                   help="flashlight: only words of the LM's vocabulary")
+    p.add_argument("--rescore-lm", help="second-pass LM that rescores the n-best list")
+    p.add_argument("--rescore-weight", type=float, help="weight of the second-pass LM")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -81,7 +104,7 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
     from ctcasr.transcribe import format_result, transcribe_paths
 
     results = transcribe_paths(args.model, args.paths, chunk_seconds=args.chunk_seconds, device=args.device,
-                               decoding=_decoding(args))
+                               decoding=_decoding(args, model_default=True))
     for result in results:
         print(format_result(result, args.format), flush=True)
 
@@ -95,6 +118,43 @@ def cmd_download(args: argparse.Namespace) -> None:
         return
     path = fetch_artifact(args.name, args.out, args.registry)
     print(f"{path}  sha256:{file_digest(path, 'sha256')}")
+
+
+def cmd_lm_build(args: argparse.Namespace) -> None:
+    from ctcasr.decoding.lm_build import build_lm, ngram_counts
+
+    prune = tuple(int(p) for p in _split_list(args.prune or ""))
+    stats = build_lm(args.texts, args.out, order=args.order, prune=prune, alphabet=args.alphabet)
+    counts = "" if args.out.endswith((".bin", ".binary", ".klm")) else " " + " ".join(
+        f"{n}-grams={c}" for n, c in ngram_counts(args.out).items())
+    print(f"{args.out}: {args.order}-gram Kneser-Ney LM of {stats.summary()};{counts}")
+
+
+def cmd_lm_download(args: argparse.Namespace) -> None:
+    from ctcasr.artifacts import describe, fetch_artifact, load_registry
+    from ctcasr.data.download import file_digest
+
+    lms = {name: a for name, a in load_registry(args.registry).items() if a.kind in ("lm", "text")}
+    if not args.name:
+        print(describe(lms))
+        return
+    if args.name not in lms:
+        raise UserError(f"unknown language model {args.name!r}; known: {', '.join(lms)}")
+    path = fetch_artifact(args.name, args.out, args.registry)
+    print(f"{path}  sha256:{file_digest(path, 'sha256')}")
+
+
+def cmd_tune_lm(args: argparse.Namespace) -> None:
+    from ctcasr.tune_lm import parse_grid, tune_lm
+
+    result = tune_lm(args.model, args.manifest, args.lm, args.out, parse_grid(args.alphas, "alphas"),
+                     parse_grid(args.betas, "betas"), beam=args.beam, decoder=args.decoder,
+                     rescore_lm=args.rescore_lm, rescore_weights=parse_grid(args.rescore_weights, "rescore-weights"),
+                     cache_dir=args.cache_dir, device=args.device, command=shlex.join(["ctcasr", *sys.argv[1:]]))
+    d = result["decoding"]
+    rescore = f", rescore weight {d['rescore_weight']:g}" if d["rescore_lm"] else ""
+    print(f"best on {args.manifest}: alpha {d['alpha']:g}, beta {d['beta']:g}{rescore}: WER {result['wer']:.2f} "
+          f"(greedy {result['greedy_wer']:.2f}); settings in {args.out}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -156,6 +216,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="artifacts", help="where downloads go (default: artifacts)")
     p.add_argument("--registry", help="another registry YAML (default: the one shipped with ctcasr)")
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("lm", help="build (Kneser-Ney, KenLM lmplz) or download word n-gram language models")
+    lm_sub = p.add_subparsers(dest="lm_command", required=True)
+    q = lm_sub.add_parser("build", help="estimate an n-gram LM from text with the tokenizer's normalisation")
+    q.add_argument("texts", nargs="+", help="text files: plain lines (.txt, .gz), manifests (.jsonl), LJSpeech .csv")
+    q.add_argument("--order", type=int, default=3, help="n-gram order (1-6, default 3)")
+    q.add_argument("--out", required=True, help="lm.arpa, lm.arpa.gz, or lm.bin (KenLM binary)")
+    q.add_argument("--prune", help="minimum counts per order, e.g. 0,1,1 drops singleton bigrams and trigrams")
+    q.add_argument("--alphabet", default=DEFAULT_ALPHABET, help="the tokenizer's characters (default: %(default)r)")
+    q.set_defaults(func=cmd_lm_build)
+    q = lm_sub.add_parser("download", help="fetch an OpenSLR-11 LibriSpeech LM (no NAME: list them)")
+    q.add_argument("name", nargs="?")
+    q.add_argument("--out", default="artifacts", help="where downloads go (default: artifacts)")
+    q.add_argument("--registry", help="another registry YAML (default: the one shipped with ctcasr)")
+    q.set_defaults(func=cmd_lm_download)
+
+    p = sub.add_parser("tune-lm", help="choose the LM weight and word bonus on a dev set; write decoding settings")
+    p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt)")
+    p.add_argument("--manifest", required=True, help="dev manifest (never the test set)")
+    p.add_argument("--lm", required=True, help="word n-gram LM")
+    p.add_argument("--out", required=True, help="decoding settings YAML to write (MODEL_STEM.decoding.yaml beside "
+                                                "the model makes it transcribe's default)")
+    p.add_argument("--decoder", choices=("beam", "flashlight"), default="beam")
+    p.add_argument("--beam", type=int, default=32)
+    p.add_argument("--alphas", default="0,0.25,0.5,0.75,1,1.25,1.5,2", help="comma-separated LM weights to try")
+    p.add_argument("--betas", default="-1,0,1,2,3", help="comma-separated word bonuses to try")
+    p.add_argument("--rescore-lm", help="also tune a second-pass n-best rescoring LM")
+    p.add_argument("--rescore-weights", default="0,0.25,0.5,0.75,1", help="rescoring weights to try")
+    p.add_argument("--cache-dir", help="where log-probs are cached (default: ~/.cache/ctcasr/log_probs)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_tune_lm)
 
     p = sub.add_parser("report", help="regenerate the README results table from results/*.json")
     p.add_argument("--results", default="results")

@@ -8,32 +8,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from ctcasr.audio import load
 from ctcasr.checkpoint import load_model
-from ctcasr.data.dataset import DurationBatchSampler
 from ctcasr.data.manifest import read_manifest
 from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.files import write_json
-from ctcasr.inference import pick_device, recognize
+from ctcasr.inference import batched_log_probs, pick_device
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import normalise
-
-
-class AudioFiles(Dataset):
-    def __init__(self, paths: list[str], sample_rate: int):
-        self.paths, self.sample_rate = paths, sample_rate
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
-        return index, torch.from_numpy(load(self.paths[index], self.sample_rate))
 
 
 def _counts(c: ErrorCounts, unit: str) -> dict:
@@ -64,17 +49,12 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     decoder = Decoder(decoding, model.tokenizer)
     items = read_manifest(manifest)
     refs = [normalise(u.text) for u in items]
-    durations = np.array([u.duration for u in items])
-    loader = DataLoader(AudioFiles([u.audio_filepath for u in items], model.sample_rate),
-                        batch_sampler=DurationBatchSampler(durations, batch_seconds, shuffle=False, pad=False),
-                        collate_fn=lambda batch: batch, num_workers=0)
     hyps = [""] * len(items)
     audio_seconds = 0.0
     decode_start = time.time()
-    for batch in loader:
-        indices, waves = zip(*batch, strict=True)
-        audio_seconds += sum(w.numel() for w in waves) / model.sample_rate
-        for index, text in zip(indices, recognize(model, list(waves), decoder), strict=True):
+    for indices, log_probs, lengths, seconds in batched_log_probs(model, items, batch_seconds):
+        audio_seconds += seconds
+        for index, text in zip(indices, decoder(log_probs, lengths), strict=True):
             hyps[index] = text
     processing = time.time() - decode_start
     meta = getattr(model, "metadata", {})

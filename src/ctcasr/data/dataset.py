@@ -12,8 +12,15 @@ from torch.utils.data import Dataset, Sampler, get_worker_info
 from ctcasr.audio import load
 from ctcasr.augment import WaveAugment
 from ctcasr.data.manifest import Utterance
-from ctcasr.inference import pad_batch
 from ctcasr.text import CharTokenizer
+
+
+def pad_batch(waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([w.numel() for w in waves])
+    padded = torch.zeros(len(waves), int(lengths.max()))
+    for i, w in enumerate(waves):
+        padded[i, : w.numel()] = w
+    return padded, lengths
 
 
 class SpeechDataset(Dataset):

@@ -1,4 +1,4 @@
-"""CTC decoders behind one interface: (B, T, V) log-probs + lengths -> texts."""
+"""CTC decoders behind one interface: (B, T, V) log-probs + lengths -> texts (or n-best lists)."""
 
 from __future__ import annotations
 
@@ -7,46 +7,97 @@ from dataclasses import dataclass
 
 import torch
 
-from ctcasr.decoding.beam import Fusion, beam_decode
+from ctcasr.decoding.beam import Fusion, Hypothesis, beam_decode
 from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.decoding.lm import WordLM
 from ctcasr.errors import UserError
 from ctcasr.text import CharTokenizer
 
-DECODERS = ("greedy", "beam")
+DECODERS = ("greedy", "beam", "flashlight")
 
 
 @dataclass
 class DecoderConfig:
-    decoder: str = "greedy"
+    decoder: str = "greedy"  # greedy | beam (ctcasr's own prefix beam search) | flashlight (flashlight-text)
     beam: int = 10
+    nbest: int = 1  # hypotheses kept per utterance (rescoring uses the whole beam)
     token_topk: int | None = 12
     token_cum_prob: float = 0.999
     blank_skip: float | None = 0.999
-    lm: str | None = None  # word n-gram (ARPA, ARPA.gz or KenLM binary) fused into the beam search
+    lm: str | None = None  # word n-gram (ARPA, ARPA.gz or KenLM binary) fused into the search
     alpha: float = 0.5  # LM weight
     beta: float = 1.0  # word insertion bonus
     unk_penalty: float = -10.0
+    lexicon: bool = False  # flashlight only: restrict words to the LM's vocabulary
+    rescore_lm: str | None = None  # second-pass LM: n-best lists rescored with it
+    rescore_weight: float = 0.0
+
+
+def check_config(c: DecoderConfig) -> None:
+    if c.decoder not in DECODERS:
+        raise UserError(f"unknown decoder {c.decoder!r}; known: {', '.join(DECODERS)}")
+    if not isinstance(c.beam, int) or c.beam < 1:
+        raise UserError(f"the beam must be a positive whole number, got {c.beam}")
+    if not isinstance(c.nbest, int) or c.nbest < 1 or c.nbest > c.beam:
+        raise UserError(f"the n-best size must be between 1 and the beam ({c.beam}), got {c.nbest}")
+    if c.lm and c.decoder == "greedy":
+        raise UserError("an LM needs --decoder beam or flashlight")
+    if c.rescore_lm and c.decoder == "greedy":
+        raise UserError("n-best rescoring needs --decoder beam or flashlight")
+    if c.lexicon and c.decoder != "flashlight":
+        raise UserError("--lexicon is a flashlight decoder option")
+    if c.decoder == "flashlight" and not c.lm:
+        raise UserError("--decoder flashlight needs --lm (without an LM use --decoder beam)")
 
 
 class Decoder:
-    def __init__(self, config: DecoderConfig, tokenizer: CharTokenizer):
-        if config.decoder not in DECODERS:
-            raise UserError(f"unknown decoder {config.decoder!r}; known: {', '.join(DECODERS)}")
-        if config.lm and config.decoder != "beam":
-            raise UserError("--lm needs --decoder beam")
+    def __init__(self, config: DecoderConfig, tokenizer: CharTokenizer, verbose: bool = True):
+        check_config(config)
         self.config, self.tokenizer = config, tokenizer
-        self.fusion = None
+        self.space = tokenizer.alphabet.index(" ") + 1
+        self.lm = self.fusion = self.rescorer = self.backend = None
         if config.lm:
-            lm = WordLM(config.lm, tokenizer.alphabet)
-            print(lm.report.summary(), file=sys.stderr)
-            self.fusion = Fusion(lm, tokenizer.alphabet, tokenizer.alphabet.index(" ") + 1, config.alpha,
-                                 config.beta, config.unk_penalty)
+            self.lm = WordLM(config.lm, tokenizer.alphabet)
+            if verbose:
+                print(self.lm.report.summary(), file=sys.stderr)
+            self.fusion = Fusion(self.lm, tokenizer.alphabet, self.space, config.alpha, config.beta,
+                                 config.unk_penalty)
+        if config.rescore_lm:
+            self.rescorer = WordLM(config.rescore_lm, tokenizer.alphabet)
+        if config.decoder == "flashlight":
+            from ctcasr.decoding.flashlight import FlashlightBackend
+
+            self.backend = FlashlightBackend(config, tokenizer, self.lm)
+
+    def set_weights(self, alpha: float, beta: float) -> None:
+        """New LM weight and word bonus without reloading the LM (used by tune-lm)."""
+        self.config.alpha, self.config.beta = alpha, beta
+        if self.fusion:
+            self.fusion.alpha, self.fusion.beta = alpha, beta
+        if self.backend:
+            self.backend.set_weights(alpha, beta)
+
+    def nbest(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hypothesis]]:
+        """Best-first hypotheses per utterance (beam and flashlight decoders), rescored when configured."""
+        c = self.config
+        keep = c.beam if self.rescorer else c.nbest
+        if self.backend:
+            lists = self.backend.decode(log_probs, lengths, keep)
+        else:
+            lists = beam_decode(log_probs, lengths, beam=c.beam, nbest=keep, token_topk=c.token_topk,
+                                token_cum_prob=c.token_cum_prob, blank_skip=c.blank_skip, fusion=self.fusion)
+        if self.rescorer:
+            lists = [self._rescore(hyps)[: c.nbest] for hyps in lists]
+        return lists
+
+    def _rescore(self, hyps: list[Hypothesis]) -> list[Hypothesis]:
+        weight = self.config.rescore_weight
+        for h in hyps:
+            words = [w for w, _, _ in h.words(self.tokenizer.alphabet, self.space)]
+            h.rescore = self.rescorer.sentence_score(words)
+        return sorted(hyps, key=lambda h: h.score + weight * h.rescore, reverse=True)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        c = self.config
-        if c.decoder == "greedy":
+        if self.config.decoder == "greedy":
             return [self.tokenizer.decode(ids) for ids in greedy_decode(log_probs, lengths)]
-        nbest = beam_decode(log_probs, lengths, beam=c.beam, token_topk=c.token_topk,
-                            token_cum_prob=c.token_cum_prob, blank_skip=c.blank_skip, fusion=self.fusion)
-        return [self.tokenizer.decode(hyps[0].tokens) for hyps in nbest]
+        return [self.tokenizer.decode(hyps[0].tokens) for hyps in self.nbest(log_probs, lengths)]

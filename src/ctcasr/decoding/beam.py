@@ -28,6 +28,7 @@ class Hypothesis:
     acoustic: float = 0.0  # log P(labelling | audio) under the model (summed over the beam's alignments)
     lm: float = 0.0  # ln P(words) under the LM, end of sentence included
     num_words: int = 0
+    rescore: float = 0.0  # ln P(words) under a second-pass LM, when the n-best list was rescored
 
     def words(self, alphabet: str, space: int) -> list[tuple[str, int, int]]:
         """(word, start frame, end frame) for each space-separated word."""

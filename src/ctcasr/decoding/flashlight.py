@@ -1,0 +1,139 @@
+"""flashlight-text's beam-search decoders (C++) with ctcasr's KenLM word LM, same results format as `beam.py`.
+
+PyPI's flashlight-text wheels are built without their KenLM class, so the LM is given to the decoders as a
+subclass of `flashlight.lib.text.decoder.LM` that calls `WordLM` (the same reconciled vocabulary the own beam
+search uses). Lexicon-constrained: words come from the LM's vocabulary (a trie of spellings); the LM is asked
+once per word. Lexicon-free: any spelling; the LM sees characters, scores a word when a space (or the end)
+completes it and charges `unk_penalty` once when a partial word leaves the LM's vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ctcasr.decoding.beam import Hypothesis, check_log_probs
+from ctcasr.errors import UserError
+
+
+def _flashlight():
+    try:
+        from flashlight.lib.text import decoder
+    except ImportError:
+        raise UserError("--decoder flashlight needs flashlight-text: pip install flashlight-text") from None
+    return decoder
+
+
+class _WordLMAdapter:
+    """Factory for the LM subclass (built lazily so importing this module does not need flashlight)."""
+
+    @staticmethod
+    def build(fl, word_lm, alphabet: str, space: int, unk_penalty: float, words: list[str] | None):
+        class WordLMForFlashlight(fl.LM):
+            def __init__(self):
+                super().__init__()
+                self.states: dict = {}
+
+            def start(self, start_with_nothing: bool):
+                self.states = {}
+                state = fl.LMState()
+                self.states[state] = (word_lm.begin(), "", False)
+                return state
+
+            def _child(self, state, index: int, value):
+                child = state.child(index)
+                if child not in self.states:
+                    self.states[child] = value
+                return child
+
+            def score(self, state, index: int):
+                lm_state, partial, flagged = self.states[state]
+                if words is not None:  # lexicon decoder: index is a word of `words`
+                    logp, nxt = word_lm.score(lm_state, words[index])
+                    return self._child(state, index, (nxt, "", False)), logp
+                if index == space:
+                    if not partial:
+                        return self._child(state, index, (lm_state, "", False)), 0.0
+                    logp, nxt = word_lm.score(lm_state, partial)
+                    penalty = unk_penalty if (not flagged and not word_lm.knows(partial)) else 0.0
+                    return self._child(state, index, (nxt, "", False)), logp + penalty
+                partial = partial + alphabet[index - 1]
+                leaves = not flagged and not word_lm.is_prefix(partial)
+                child = self._child(state, index, (lm_state, partial, flagged or leaves))
+                return child, unk_penalty if leaves else 0.0
+
+            def finish(self, state):
+                lm_state, partial, flagged = self.states[state]
+                total = 0.0
+                if partial and words is None:
+                    logp, lm_state = word_lm.score(lm_state, partial)
+                    total += logp + (unk_penalty if (not flagged and not word_lm.knows(partial)) else 0.0)
+                return self._child(state, -1, (lm_state, "", False)), total + word_lm.end(lm_state)
+
+        return WordLMForFlashlight()
+
+
+class FlashlightBackend:
+    def __init__(self, config, tokenizer, word_lm):
+        fl = _flashlight()
+        self.fl, self.config, self.tokenizer = fl, config, tokenizer
+        self.alphabet = tokenizer.alphabet
+        self.space = self.alphabet.index(" ") + 1
+        self.lexicon = config.lexicon
+        self.words = sorted(word_lm.spelling) if self.lexicon else None
+        if self.lexicon and not self.words:
+            raise UserError("--lexicon needs an ARPA LM (its vocabulary is the lexicon)")
+        self.lm = _WordLMAdapter.build(fl, word_lm, self.alphabet, self.space, config.unk_penalty, self.words)
+        self.trie = None
+        if self.lexicon:
+            self.trie = fl.Trie(len(tokenizer), self.space)
+            start = self.lm.start(False)
+            for i, word in enumerate(self.words):
+                _, score = self.lm.score(start, i)
+                self.trie.insert([self.alphabet.index(c) + 1 for c in word], i, score)
+            self.trie.smear(fl.SmearingMode.MAX)
+        self.set_weights(config.alpha, config.beta)
+
+    def set_weights(self, alpha: float, beta: float) -> None:
+        fl, c = self.fl, self.config
+        token_beam = min(c.token_topk or len(self.tokenizer), len(self.tokenizer))
+        if self.lexicon:
+            options = fl.LexiconDecoderOptions(beam_size=c.beam, beam_size_token=token_beam, beam_threshold=25.0,
+                                               lm_weight=alpha, word_score=beta, unk_score=-math.inf,
+                                               sil_score=0.0, log_add=False, criterion_type=fl.CriterionType.CTC)
+            self.decoder = fl.LexiconDecoder(options, self.trie, self.lm, self.space, 0, -1, [], False)
+        else:
+            options = fl.LexiconFreeDecoderOptions(beam_size=c.beam, beam_size_token=token_beam,
+                                                   beam_threshold=25.0, lm_weight=alpha, sil_score=beta,
+                                                   log_add=False, criterion_type=fl.CriterionType.CTC)
+            self.decoder = fl.LexiconFreeDecoder(options, self.lm, self.space, 0, [])
+
+    def decode(self, log_probs, lengths, nbest: int) -> list[list[Hypothesis]]:
+        array = log_probs.detach().float().cpu() if isinstance(log_probs, torch.Tensor) else torch.as_tensor(log_probs)
+        out = []
+        for i in range(array.shape[0]):
+            emissions = array[i, : int(lengths[i])].contiguous()
+            check_log_probs(emissions.numpy())
+            frames, vocab = emissions.shape
+            results = self.decoder.decode(emissions.data_ptr(), frames, vocab)[:nbest]
+            out.append([self._hypothesis(r) for r in results] or [Hypothesis((), 0.0, ())])
+        return out
+
+    def _hypothesis(self, result) -> Hypothesis:
+        tokens, frames, previous = [], [], 0
+        for t, token in enumerate(result.tokens):  # frame-level: collapse repeats, drop blanks
+            if token > 0 and token != previous and token < len(self.tokenizer):
+                tokens.append(token)
+                frames.append(t)
+            previous = token
+        if self.words is not None:  # lexicon decoding: the words are authoritative
+            spelled = " ".join(self.words[w] for w in result.words if w >= 0)
+            tokens = [self.alphabet.index(c) + 1 for c in spelled]
+            frames = frames[: len(tokens)] + [frames[-1] if frames else 0] * (len(tokens) - len(frames))
+        while tokens and tokens[0] == self.space:
+            tokens.pop(0)
+            frames.pop(0)
+        return Hypothesis(tuple(tokens), float(result.score), tuple(frames), float(result.emittingModelScore),
+                          float(result.lmScore), sum(1 for w in result.words if w >= 0))
+

@@ -1,0 +1,121 @@
+"""`ctcasr tune-lm`: choose the LM weight alpha and word bonus beta (and a rescoring LM's weight) on a dev set.
+
+The acoustic model runs once per (model, manifest) and its log-probs are cached on disk; every grid point then
+only re-runs the beam search. The best point (lowest WER, then CER) is written as a decoding settings file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from ctcasr.checkpoint import load_model
+from ctcasr.data.download import file_digest
+from ctcasr.data.manifest import read_manifest
+from ctcasr.decoding import Decoder, DecoderConfig
+from ctcasr.decoding.settings import save_decoding
+from ctcasr.errors import UserError
+from ctcasr.evaluation import char_errors, word_errors
+from ctcasr.files import atomic_path
+from ctcasr.inference import batched_log_probs, pick_device
+from ctcasr.provenance import git_commit, machine_description
+from ctcasr.text import normalise
+
+Batches = list[tuple[list[int], torch.Tensor, torch.Tensor]]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ctcasr" / "log_probs"
+
+
+def cached_log_probs(model_path: str, manifest: str, cache_dir: str | os.PathLike | None = None,
+                     device: str = "auto", batch_seconds: float = 120.0) -> tuple[Batches, list[str], object]:
+    """The model's log-probs on every utterance of `manifest` (computed once, then read from the cache),
+    the normalised references, and the model's tokenizer."""
+    items = read_manifest(manifest)
+    key = hashlib.sha256(f"{file_digest(model_path, 'sha256')} {file_digest(manifest, 'sha256')}".encode())
+    cache = Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()[:32]}.pt"
+    model = load_model(model_path, pick_device(device))
+    if cache.is_file():
+        batches = torch.load(cache, weights_only=True)
+    else:
+        batches = [(indices, log_probs.float().cpu(), lengths.cpu())
+                   for indices, log_probs, lengths, _ in batched_log_probs(model, items, batch_seconds)]
+        with atomic_path(cache) as tmp:
+            torch.save(batches, tmp)
+    return batches, [normalise(u.text) for u in items], model.tokenizer
+
+
+def decode_all(decoder: Decoder, batches: Batches, count: int) -> list[str]:
+    hyps = [""] * count
+    for indices, log_probs, lengths in batches:
+        for index, text in zip(indices, decoder(log_probs, lengths), strict=True):
+            hyps[index] = text
+    return hyps
+
+
+def _scores(refs: list[str], hyps: list[str]) -> tuple[float, float]:
+    return word_errors(refs, hyps).rate, char_errors(refs, hyps).rate
+
+
+def parse_grid(text: str, name: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--{name} takes comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise UserError(f"--{name} is empty")
+    return values
+
+
+def tune_lm(model_path: str, manifest: str, lm: str, out: str, alphas: list[float], betas: list[float],
+            beam: int = 32, decoder: str = "beam", rescore_lm: str | None = None,
+            rescore_weights: list[float] | None = None, cache_dir: str | None = None, device: str = "auto",
+            command: str = "") -> dict:
+    started = time.time()
+    batches, refs, tokenizer = cached_log_probs(model_path, manifest, cache_dir, device)
+    greedy_wer, greedy_cer = _scores(refs, decode_all(Decoder(DecoderConfig(), tokenizer), batches, len(refs)))
+    print(f"{manifest}: {len(refs)} utterances; greedy WER {greedy_wer:.2f} CER {greedy_cer:.2f}", file=sys.stderr)
+    base = DecoderConfig(decoder=decoder, beam=beam, lm=lm)
+    grid: dict[tuple[float, float], tuple[float, float]] = {}
+    first = Decoder(base, tokenizer)  # loads the LM once; alpha and beta change per grid point
+    for alpha in alphas:
+        for beta in betas:
+            first.set_weights(alpha, beta)
+            grid[alpha, beta] = _scores(refs, decode_all(first, batches, len(refs)))
+    print(format_table(grid, alphas, betas))
+    (alpha, beta), (wer, cer) = min(grid.items(), key=lambda kv: (kv[1], abs(kv[0][0]), abs(kv[0][1])))
+    best = dataclasses.replace(base, alpha=alpha, beta=beta)
+    info = {"manifest": str(manifest), "model": str(model_path), "utterances": len(refs),
+            "wer": round(wer, 3), "cer": round(cer, 3), "greedy_wer": round(greedy_wer, 3),
+            "greedy_cer": round(greedy_cer, 3), "alphas": alphas, "betas": betas}
+    if rescore_lm:
+        rescoring: dict[float, tuple[float, float]] = {}
+        for weight in rescore_weights or [0.0]:
+            second = Decoder(dataclasses.replace(best, rescore_lm=rescore_lm, rescore_weight=weight), tokenizer)
+            rescoring[weight] = _scores(refs, decode_all(second, batches, len(refs)))
+        print("rescoring weight: " + "  ".join(f"{w:g}: WER {s[0]:.2f}" for w, s in rescoring.items()))
+        weight, (r_wer, r_cer) = min(rescoring.items(), key=lambda kv: (kv[1], abs(kv[0])))
+        if (r_wer, r_cer) < (wer, cer):
+            best = dataclasses.replace(best, rescore_lm=rescore_lm, rescore_weight=weight)
+            info.update(wer=round(r_wer, 3), cer=round(r_cer, 3))
+        info["rescore_weights"] = {str(w): round(s[0], 3) for w, s in rescoring.items()}
+    info.update(commit=git_commit(), date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                machine=machine_description(), wall_s=round(time.time() - started, 1), command=command)
+    save_decoding(out, best, info)
+    return {"decoding": dataclasses.asdict(best), **info}
+
+
+def format_table(grid: dict[tuple[float, float], tuple[float, float]], alphas: list[float],
+                 betas: list[float]) -> str:
+    lines = ["WER %   " + "".join(f"b={b:<7g}" for b in betas)]
+    for a in alphas:
+        lines.append(f"a={a:<6g}" + "".join(f"{grid[a, b][0]:<9.2f}" for b in betas))
+    return "\n".join(lines)
