@@ -9,7 +9,7 @@ MIRROR ?= $(wildcard ../shared/data)
 MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR))
 MODEL ?= models/an4_ds2.pt
 
-.PHONY: kenlm-tools install demo test lint train-an4 results smoke-two-stage
+.PHONY: kenlm-tools bench-lm bench-decoders install demo test lint train-an4 results smoke-two-stage
 
 $(BIN)/ctcasr: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,13 @@ results: install
 smoke-two-stage: install
 	rm -rf runs/smoke
 	CTCASR=$(BIN)/ctcasr scripts/smoke_two_stage.sh runs/smoke $(if $(MIRROR),$(abspath $(MIRROR)),)
+
+# AN4-train 3-gram, alpha/beta tuned on AN4 dev, AN4 test decoded once (+ the uppercase-LM check).
+bench-lm: install
+	$(BIN)/python benchmarks/an4_lm.py --model $(MODEL) --data data --results results
+
+# Greedy / own beam / flashlight-text / pyctcdecode on identical log-probs. pyctcdecode is a benchmark-only
+# dependency, installed without its numpy<2 pin (it runs on numpy 2).
+bench-decoders: install
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps pyctcdecode==0.5.0 pygtrie==2.6.2
+	$(BIN)/python benchmarks/decoders.py --model $(MODEL)

@@ -21,9 +21,10 @@ class DecoderConfig:
     decoder: str = "greedy"  # greedy | beam (ctcasr's own prefix beam search) | flashlight (flashlight-text)
     beam: int = 10
     nbest: int = 1  # hypotheses kept per utterance (rescoring uses the whole beam)
-    token_topk: int | None = 12
-    token_cum_prob: float = 0.999
-    blank_skip: float | None = 0.999
+    token_topk: int | None = 12  # per frame, expand at most this many tokens ...
+    token_cum_prob: float = 0.99  # ... and only until they hold this much of the frame's probability
+    blank_skip: float | None = 0.999  # frames where blank is at least this likely expand nothing
+    beam_threshold: float | None = 10.0  # drop prefixes this far (natural log) below the best one
     lm: str | None = None  # word n-gram (ARPA, ARPA.gz or KenLM binary) fused into the search
     alpha: float = 0.5  # LM weight
     beta: float = 1.0  # word insertion bonus
@@ -40,14 +41,16 @@ def check_config(c: DecoderConfig) -> None:
         raise UserError(f"the beam must be a positive whole number, got {c.beam}")
     if not isinstance(c.nbest, int) or c.nbest < 1 or c.nbest > c.beam:
         raise UserError(f"the n-best size must be between 1 and the beam ({c.beam}), got {c.nbest}")
+    if c.beam_threshold is not None and c.beam_threshold <= 0:
+        raise UserError(f"the beam threshold must be positive, got {c.beam_threshold}")
     if c.lm and c.decoder == "greedy":
         raise UserError("an LM needs --decoder beam or flashlight")
     if c.rescore_lm and c.decoder == "greedy":
         raise UserError("n-best rescoring needs --decoder beam or flashlight")
     if c.lexicon and c.decoder != "flashlight":
         raise UserError("--lexicon is a flashlight decoder option")
-    if c.decoder == "flashlight" and not c.lm:
-        raise UserError("--decoder flashlight needs --lm (without an LM use --decoder beam)")
+    if c.lexicon and not c.lm:
+        raise UserError("--lexicon needs --lm (the lexicon is the LM's vocabulary)")
 
 
 class Decoder:
@@ -85,7 +88,8 @@ class Decoder:
             lists = self.backend.decode(log_probs, lengths, keep)
         else:
             lists = beam_decode(log_probs, lengths, beam=c.beam, nbest=keep, token_topk=c.token_topk,
-                                token_cum_prob=c.token_cum_prob, blank_skip=c.blank_skip, fusion=self.fusion)
+                                token_cum_prob=c.token_cum_prob, blank_skip=c.blank_skip, fusion=self.fusion,
+                                beam_threshold=c.beam_threshold)
         if self.rescorer:
             lists = [self._rescore(hyps)[: c.nbest] for hyps in lists]
         return lists

@@ -10,10 +10,12 @@ the utterance), partial words that leave the LM's vocabulary are penalised at on
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ctcasr.errors import UserError
 
@@ -68,34 +70,26 @@ def check_log_probs(log_probs: np.ndarray, atol: float = 1e-3) -> None:
 
 
 def path_score(log_probs: np.ndarray, tokens: tuple[int, ...]) -> float:
-    """Exact log P(tokens | audio): the CTC forward algorithm (blank = 0)."""
-    extended = [0]
-    for t in tokens:
-        extended += [t, 0]
-    s = len(extended)
-    alpha = np.full(s, NEG_INF)
-    alpha[0] = log_probs[0, 0]
-    if s > 1:
-        alpha[1] = log_probs[0, extended[1]]
-    for t in range(1, log_probs.shape[0]):
-        prev = alpha.copy()
-        for i in range(s):
-            total = prev[i]
-            if i >= 1:
-                total = _logsumexp(total, prev[i - 1])
-            if i >= 2 and extended[i] != 0 and extended[i] != extended[i - 2]:
-                total = _logsumexp(total, prev[i - 2])
-            alpha[i] = total + log_probs[t, extended[i]]
-    return _logsumexp(alpha[-1], alpha[-2]) if s > 1 else float(alpha[-1])
+    """Exact log P(tokens | audio), summed over all CTC alignments (blank = 0): torch's CTC forward algorithm."""
+    emissions = torch.as_tensor(np.asarray(log_probs), dtype=torch.float64)[:, None, :]
+    targets = torch.tensor([tokens], dtype=torch.long) if tokens else torch.zeros((1, 0), dtype=torch.long)
+    loss = torch.nn.functional.ctc_loss(emissions, targets, torch.tensor([emissions.shape[0]]),
+                                        torch.tensor([len(tokens)]), blank=0, reduction="sum", zero_infinity=False)
+    return -float(loss)
 
 
-def _add(table: dict, prefix: tuple[int, ...], p_b: float, p_nb: float, frames: tuple[int, ...]) -> None:
-    entry = table.get(prefix)
-    if entry is None:
-        table[prefix] = [p_b, p_nb, frames]
-    else:
-        entry[0] = _logsumexp(entry[0], p_b)
-        entry[1] = _logsumexp(entry[1], p_nb)
+def frame_candidates(log_probs: np.ndarray, token_topk: int | None, token_cum_prob: float,
+                     blank_skip: float | None) -> list[list[int]]:
+    """Per frame, the non-blank tokens worth expanding: the most likely ones, at most `token_topk`, until they
+    hold `token_cum_prob` of the frame's mass; none where blank is at least `blank_skip` likely."""
+    frames, vocab = log_probs.shape
+    topk = min(token_topk or vocab, vocab)
+    order = np.argsort(-log_probs, axis=1, kind="stable")[:, :topk]
+    mass = np.cumsum(np.exp(np.take_along_axis(log_probs, order, axis=1)), axis=1)
+    counts = np.minimum((mass < token_cum_prob).sum(axis=1) + 1, topk).tolist()
+    skipped = (log_probs[:, 0] >= math.log(blank_skip)).tolist() if blank_skip else [False] * frames
+    rows = order.tolist()
+    return [[] if skipped[t] else [k for k in rows[t][: counts[t]] if k != 0] for t in range(frames)]
 
 
 def greedy_tokens(log_probs: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -155,73 +149,107 @@ class _Context:
         return _Context(done.state, done.lm + f.lm.end(done.state), done.words, "", done.penalty)
 
 
+def _add(table: dict, node: int, p_b: float, p_nb: float, frames: tuple) -> None:
+    """Add one path's probability to a prefix; its frames are those of the most probable contributing path."""
+    contribution = p_b if p_b > p_nb else p_nb
+    entry = table.get(node)
+    if entry is None:
+        table[node] = [p_b, p_nb, frames, contribution]
+        return
+    if p_b != NEG_INF:
+        a = entry[0]
+        entry[0] = p_b if a == NEG_INF else (a if a > p_b else p_b) + math.log1p(math.exp(-abs(a - p_b)))
+    if p_nb != NEG_INF:
+        a = entry[1]
+        entry[1] = p_nb if a == NEG_INF else (a if a > p_nb else p_nb) + math.log1p(math.exp(-abs(a - p_nb)))
+    if contribution > entry[3]:
+        entry[2], entry[3] = frames, contribution
+
+
 def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, token_topk: int | None = None,
                        token_cum_prob: float = 1.0, blank_skip: float | None = None,
-                       fusion: Fusion | None = None) -> list[Hypothesis]:
-    """Decode one utterance's (T, V) log-probs; returns up to `nbest` hypotheses, best first."""
+                       fusion: Fusion | None = None, beam_threshold: float | None = None) -> list[Hypothesis]:
+    """Decode one utterance's (T, V) log-probs; returns up to `nbest` hypotheses, best first.
+
+    Prefixes are nodes of a trie (node 0 is the empty prefix) and emission frames a linked list
+    (frame, previous), so extending and hashing a prefix costs O(1) whatever its length.
+    """
     if beam < 1:
         raise UserError(f"beam must be at least 1, got {beam}")
     if nbest < 1 or nbest > beam:
         raise UserError(f"nbest must be between 1 and the beam ({beam}), got {nbest}")
     log_probs = np.asarray(log_probs, dtype=np.float64)
     check_log_probs(log_probs)
+    candidates = frame_candidates(log_probs, token_topk, token_cum_prob, blank_skip)
     frames_total, vocab = log_probs.shape
-    topk = min(token_topk or vocab, vocab)
-    skip_logp = math.log(blank_skip) if blank_skip else None
-    # prefix -> [log P(ending in blank), log P(ending in its last token), emission frames]
-    beams: dict[tuple[int, ...], list] = {(): [0.0, NEG_INF, ()]}
-    contexts: dict[tuple[int, ...], _Context] = {(): _Context(fusion.lm.begin())} if fusion else {}
+    flat = memoryview(np.ascontiguousarray(log_probs).reshape(-1))  # scalar reads without a list of every row
+    parent, last_token = [-1], [0]
+    children: dict[tuple[int, int], int] = {}
+    contexts: dict[int, _Context] = {0: _Context(fusion.lm.begin())} if fusion else {}
+    # node -> [log P(ends in blank), log P(ends in its last token), frames, best single contribution]
+    beams: dict[int, list] = {0: [0.0, NEG_INF, None, 0.0]}
     for t in range(frames_total):
-        row = log_probs[t]
-        blank = row[0]
-        nxt: dict[tuple[int, ...], list] = {}
-
-        if skip_logp is not None and blank >= skip_logp:
-            candidates: list[int] = []
-        else:
-            order = np.argsort(row)[::-1][:topk]
-            candidates, mass = [], 0.0
-            for k in order:
-                candidates.append(int(k))
-                mass += math.exp(row[k])
-                if mass >= token_cum_prob:
-                    break
-        for prefix, (p_b, p_nb, frames) in beams.items():
+        base = t * vocab
+        blank, tokens = flat[base], candidates[t]
+        if not tokens:  # a skipped frame: prefixes only continue (blank or repeat), none is created or merged
+            beams = {node: [_logsumexp(p_b, p_nb) + blank, p_nb + flat[base + last_token[node]] if node else NEG_INF,
+                            frames, best] for node, (p_b, p_nb, frames, best) in beams.items()}
+            continue
+        nxt: dict[int, list] = {}
+        for node, (p_b, p_nb, frames, _) in beams.items():
             total = _logsumexp(p_b, p_nb)
-            _add(nxt, prefix, total + blank, NEG_INF, frames)  # blank keeps the prefix
-            last = prefix[-1] if prefix else None
-            if last is not None:
-                _add(nxt, prefix, NEG_INF, p_nb + row[last], frames)  # repeated token, collapsed
-            for k in candidates:
-                if k == 0:
-                    continue
-                if k == last:  # a repeat counts as a new token only after a blank
-                    _add(nxt, prefix + (k,), NEG_INF, p_b + row[k], frames + (t,))
-                else:
-                    _add(nxt, prefix + (k,), NEG_INF, total + row[k], frames + (t,))
-        if fusion:
-            for prefix in nxt:
-                if prefix not in contexts:
-                    contexts[prefix] = contexts[prefix[:-1]].extend(fusion, prefix[-1])
-        scores = {prefix: _logsumexp(p_b, p_nb) + (contexts[prefix].bonus(fusion) if fusion else 0.0)
-                  for prefix, (p_b, p_nb, _) in nxt.items()}
-        beams = {prefix: nxt[prefix] for prefix in sorted(scores, key=scores.__getitem__, reverse=True)[:beam]}
-        if fusion:
-            contexts = {prefix: contexts[prefix] for prefix in beams}
+            _add(nxt, node, total + blank, NEG_INF, frames)  # blank keeps the prefix
+            last = last_token[node]
+            if node:
+                _add(nxt, node, NEG_INF, p_nb + flat[base + last], frames)  # repeated token, collapsed
+            for k in tokens:
+                child = children.get((node, k))
+                if child is None:
+                    child = children[node, k] = len(parent)
+                    parent.append(node)
+                    last_token.append(k)
+                    if fusion:
+                        contexts[child] = contexts[node].extend(fusion, k)
+                # a repeated token starts a new one only after a blank
+                _add(nxt, child, NEG_INF, (p_b if k == last else total) + flat[base + k], (t, frames))
+        if len(nxt) > 1 and (len(nxt) > beam or beam_threshold is not None):
+            if fusion:
+                scores = {n: _logsumexp(e[0], e[1]) + contexts[n].bonus(fusion) for n, e in nxt.items()}
+            else:
+                scores = {n: _logsumexp(e[0], e[1]) for n, e in nxt.items()}
+            keep = heapq.nlargest(beam, scores, key=scores.__getitem__) if len(nxt) > beam else list(nxt)
+            if beam_threshold is not None:  # also drop prefixes far below the best one
+                floor = scores[keep[0]] - beam_threshold if len(nxt) > beam else max(scores.values()) - beam_threshold
+                keep = [n for n in keep if scores[n] >= floor]
+            nxt = {n: nxt[n] for n in keep}
+        beams = nxt
+
+    def spell(node: int, frames) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        tokens, times = [], []
+        while node:
+            tokens.append(last_token[node])
+            node = parent[node]
+        while frames is not None:
+            times.append(frames[0])
+            frames = frames[1]
+        return tuple(reversed(tokens)), tuple(reversed(times))
+
     hyps = []
-    for prefix, (p_b, p_nb, frames) in beams.items():
+    for node, (p_b, p_nb, frames, _) in beams.items():
         acoustic = _logsumexp(p_b, p_nb)
+        tokens, times = spell(node, frames)
         if fusion:
-            done = contexts[prefix].finish(fusion)
-            hyps.append(Hypothesis(prefix, acoustic + done.bonus(fusion), frames, acoustic, done.lm, done.words))
+            done = contexts[node].finish(fusion)
+            hyps.append(Hypothesis(tokens, acoustic + done.bonus(fusion), times, acoustic, done.lm, done.words))
         else:
-            hyps.append(Hypothesis(prefix, acoustic, frames, acoustic))
+            hyps.append(Hypothesis(tokens, acoustic, times, acoustic))
     hyps.sort(key=lambda h: h.score, reverse=True)
     if frames_total and not fusion:
         greedy, greedy_frames = greedy_tokens(log_probs)
-        exact = path_score(log_probs, greedy)
-        if exact > hyps[0].score:  # the beam lost (or under-counted) a labelling better than all it kept
-            hyps = [Hypothesis(greedy, exact, greedy_frames, exact)] + [h for h in hyps if h.tokens != greedy]
+        if greedy != hyps[0].tokens:
+            exact = path_score(log_probs, greedy)
+            if exact > hyps[0].score:  # the beam lost (or under-counted) a labelling more probable than its best
+                hyps = [Hypothesis(greedy, exact, greedy_frames, exact)] + [h for h in hyps if h.tokens != greedy]
     return hyps[:nbest]
 
 

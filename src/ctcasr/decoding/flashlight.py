@@ -1,4 +1,4 @@
-"""flashlight-text's beam-search decoders (C++) with ctcasr's KenLM word LM, same results format as `beam.py`.
+"""flashlight-text's beam-search decoders (C++) with ctcasr's KenLM word LM (or none), same results format as `beam.py`.
 
 PyPI's flashlight-text wheels are built without their KenLM class, so the LM is given to the decoders as a
 subclass of `flashlight.lib.text.decoder.LM` that calls `WordLM` (the same reconciled vocabulary the own beam
@@ -81,10 +81,13 @@ class FlashlightBackend:
         self.alphabet = tokenizer.alphabet
         self.space = self.alphabet.index(" ") + 1
         self.lexicon = config.lexicon
-        self.words = sorted(word_lm.spelling) if self.lexicon else None
+        self.words = sorted(word_lm.spelling) if self.lexicon and word_lm else None
         if self.lexicon and not self.words:
             raise UserError("--lexicon needs an ARPA LM (its vocabulary is the lexicon)")
-        self.lm = _WordLMAdapter.build(fl, word_lm, self.alphabet, self.space, config.unk_penalty, self.words)
+        if word_lm is None:
+            self.lm = fl.ZeroLM()
+        else:
+            self.lm = _WordLMAdapter.build(fl, word_lm, self.alphabet, self.space, config.unk_penalty, self.words)
         self.trie = None
         if self.lexicon:
             self.trie = fl.Trie(len(tokenizer), self.space)
@@ -98,14 +101,15 @@ class FlashlightBackend:
     def set_weights(self, alpha: float, beta: float) -> None:
         fl, c = self.fl, self.config
         token_beam = min(c.token_topk or len(self.tokenizer), len(self.tokenizer))
+        threshold = c.beam_threshold if c.beam_threshold is not None else 1e9
         if self.lexicon:
-            options = fl.LexiconDecoderOptions(beam_size=c.beam, beam_size_token=token_beam, beam_threshold=25.0,
+            options = fl.LexiconDecoderOptions(beam_size=c.beam, beam_size_token=token_beam, beam_threshold=threshold,
                                                lm_weight=alpha, word_score=beta, unk_score=-math.inf,
                                                sil_score=0.0, log_add=False, criterion_type=fl.CriterionType.CTC)
             self.decoder = fl.LexiconDecoder(options, self.trie, self.lm, self.space, 0, -1, [], False)
         else:
             options = fl.LexiconFreeDecoderOptions(beam_size=c.beam, beam_size_token=token_beam,
-                                                   beam_threshold=25.0, lm_weight=alpha, sil_score=beta,
+                                                   beam_threshold=threshold, lm_weight=alpha, sil_score=beta,
                                                    log_add=False, criterion_type=fl.CriterionType.CTC)
             self.decoder = fl.LexiconFreeDecoder(options, self.lm, self.space, 0, [])
 
