@@ -96,7 +96,11 @@ def main() -> None:
     parser.add_argument("--cache-dir", default="runs/cache")
     parser.add_argument("--out", default="results/decoders_an4.json")
     parser.add_argument("--readme", default="README.md")
+    parser.add_argument("--table-only", action="store_true", help="only re-render the README table from --out")
     args = parser.parse_args()
+    if args.table_only:
+        update_table(json.loads(Path(args.out).read_text()), Path(args.out), Path(args.readme))
+        return
     started = time.time()
     torch.set_num_threads(1)
     tuned = load_decoding(args.decoding)
@@ -127,13 +131,33 @@ def main() -> None:
                 elif name == "pyctcdecode":
                     record("pyctcdecode", beam, lm,
                            lambda b=beam, p=lm_path: PyCTCDecode(b, p, tuned.alpha, tuned.beta, tokenizer.alphabet))
-    report = {"what": "CTC decoders on identical AN4 log-probs", "rows": rows, "alpha": tuned.alpha,
-              "beta": tuned.beta, "lm": tuned.lm, "model": args.model, "manifest": args.manifest,
+    report = {"what": "CTC decoders on identical AN4 log-probs", "rows": rows, "comparison": compare(rows),
+              "alpha": tuned.alpha, "beta": tuned.beta, "lm": tuned.lm, "model": args.model, "manifest": args.manifest,
               "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": machine_description(), "python": platform.python_version(), "threads": 1,
               "wall_s": round(time.time() - started, 1), "command": shlex.join(["python", *sys.argv])}
     write_json(args.out, report)
     update_table(report, Path(args.out), Path(args.readme))
+
+
+def compare(rows: list[dict]) -> list[dict]:
+    """ctcasr's beam search against pyctcdecode (target: as fast, WER as good) and flashlight-text (goal: <= 2x)."""
+    keyed = {(r["decoder"], r["beam"], r["lm"], r["set"]): r for r in rows}
+    out = []
+    for (name, beam, lm, set_name), own in keyed.items():
+        if name != "ctcasr beam":
+            continue
+        item = {"beam": beam, "lm": lm, "set": set_name}
+        for other, label in (("pyctcdecode", "pyctcdecode"), ("flashlight-text (lexicon-free)", "flashlight")):
+            theirs = keyed.get((other, beam, lm, set_name))
+            if theirs:
+                item[f"time_ratio_to_{label}"] = round(own["ms_per_utt"] / theirs["ms_per_utt"], 2)
+                item[f"wer_minus_{label}"] = round(own["wer"] - theirs["wer"], 3)
+        item["as_fast_as_pyctcdecode"] = item.get("time_ratio_to_pyctcdecode", 9e9) <= 1.0
+        item["wer_as_good_as_pyctcdecode"] = item.get("wer_minus_pyctcdecode", 9e9) <= 0.0
+        item["within_2x_of_flashlight"] = item.get("time_ratio_to_flashlight", 9e9) <= 2.0
+        out.append(item)
+    return out
 
 
 def update_table(report: dict, out: Path, readme: Path) -> None:
@@ -146,6 +170,13 @@ def update_table(report: dict, out: Path, readme: Path) -> None:
         long = keyed[name, beam, lm, "long (10 joined)"]
         lines.append(f"| {name} | {beam or ''} | {'3-gram' if lm else ''} | {r['wer']:.2f} | {r['ms_per_utt']:.1f} "
                      f"| {long['wer']:.2f} | {long['ms_per_utt']:.1f} |")
+    ratios = [f"{c['time_ratio_to_pyctcdecode']:.2f}" for c in report.get("comparison", [])
+              if "time_ratio_to_pyctcdecode" in c]
+    flashlight = [f"{c['time_ratio_to_flashlight']:.2f}" for c in report.get("comparison", [])
+                  if "time_ratio_to_flashlight" in c]
+    if ratios:
+        lines.append(f"\nTime of ctcasr's beam search / pyctcdecode's, row by row: {', '.join(ratios)}; "
+                     f"/ flashlight-text's: {', '.join(flashlight)}.")
     lines.append(f"\n`{report['command']}` at {report['commit']}, {report['date'][:10]}, {report['machine']}, one "
                  f"thread, {report['wall_s']:.0f} s in all; alpha {report['alpha']:g}, beta {report['beta']:g}; "
                  f"[{out.name}]({out.parent.name}/{out.name})")

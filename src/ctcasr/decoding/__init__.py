@@ -25,6 +25,7 @@ class DecoderConfig:
     token_cum_prob: float = 0.99  # ... and only until they hold this much of the frame's probability
     blank_skip: float | None = 0.999  # frames where blank is at least this likely expand nothing
     beam_threshold: float | None = 10.0  # drop prefixes this far (natural log) below the best one
+    recombine: bool = True  # 1-best: merge prefixes with the same LM state, partial word and last token
     lm: str | None = None  # word n-gram (ARPA, ARPA.gz or KenLM binary) fused into the search
     alpha: float = 0.5  # LM weight
     beta: float = 1.0  # word insertion bonus
@@ -89,7 +90,7 @@ class Decoder:
         else:
             lists = beam_decode(log_probs, lengths, beam=c.beam, nbest=keep, token_topk=c.token_topk,
                                 token_cum_prob=c.token_cum_prob, blank_skip=c.blank_skip, fusion=self.fusion,
-                                beam_threshold=c.beam_threshold)
+                                beam_threshold=c.beam_threshold, space=self.space, recombine=c.recombine)
         if self.rescorer:
             lists = [self._rescore(hyps)[: c.nbest] for hyps in lists]
         return lists

@@ -168,11 +168,14 @@ def _add(table: dict, node: int, p_b: float, p_nb: float, frames: tuple) -> None
 
 def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, token_topk: int | None = None,
                        token_cum_prob: float = 1.0, blank_skip: float | None = None,
-                       fusion: Fusion | None = None, beam_threshold: float | None = None) -> list[Hypothesis]:
+                       fusion: Fusion | None = None, beam_threshold: float | None = None,
+                       space: int | None = None, recombine: bool = False) -> list[Hypothesis]:
     """Decode one utterance's (T, V) log-probs; returns up to `nbest` hypotheses, best first.
 
     Prefixes are nodes of a trie (node 0 is the empty prefix) and emission frames a linked list
-    (frame, previous), so extending and hashing a prefix costs O(1) whatever its length.
+    (frame, previous), so extending and hashing a prefix costs O(1) whatever its length. With `recombine`
+    (1-best only), prefixes whose futures score alike -- the same LM state, partial word and last token; without
+    an LM the same last word, partial word and last token (`space` needed) -- are merged into the best of them.
     """
     if beam < 1:
         raise UserError(f"beam must be at least 1, got {beam}")
@@ -184,6 +187,8 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
     frames_total, vocab = log_probs.shape
     flat = memoryview(np.ascontiguousarray(log_probs).reshape(-1))  # scalar reads without a list of every row
     parent, last_token = [-1], [0]
+    recombine = recombine and nbest == 1 and (fusion is not None or space is not None)
+    word_part, last_word, part_ids = [0], [0], {}  # interned partial / last word per node (recombination, no LM)
     children: dict[tuple[int, int], int] = {}
     contexts: dict[int, _Context] = {0: _Context(fusion.lm.begin())} if fusion else {}
     # node -> [log P(ends in blank), log P(ends in its last token), frames, best single contribution]
@@ -210,16 +215,35 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
                     last_token.append(k)
                     if fusion:
                         contexts[child] = contexts[node].extend(fusion, k)
+                    elif recombine:
+                        if k == space:
+                            word_part.append(0)
+                            last_word.append(word_part[node] or last_word[node])
+                        else:
+                            part = part_ids.setdefault((word_part[node], k), len(part_ids) + 1)
+                            word_part.append(part)
+                            last_word.append(last_word[node])
                 # a repeated token starts a new one only after a blank
                 _add(nxt, child, NEG_INF, (p_b if k == last else total) + flat[base + k], (t, frames))
-        if len(nxt) > 1 and (len(nxt) > beam or beam_threshold is not None):
+        if len(nxt) > 1 and (len(nxt) > beam or beam_threshold is not None or recombine):
             if fusion:
                 scores = {n: _logsumexp(e[0], e[1]) + contexts[n].bonus(fusion) for n, e in nxt.items()}
             else:
                 scores = {n: _logsumexp(e[0], e[1]) for n, e in nxt.items()}
-            keep = heapq.nlargest(beam, scores, key=scores.__getitem__) if len(nxt) > beam else list(nxt)
+            if recombine:
+                keep, seen = [], set()
+                for n in sorted(scores, key=scores.__getitem__, reverse=True):
+                    c = contexts[n] if fusion else None
+                    key = (c.state, c.partial, last_token[n]) if c else (last_word[n], word_part[n], last_token[n])
+                    if key not in seen:
+                        seen.add(key)
+                        keep.append(n)
+                        if len(keep) == beam:
+                            break
+            else:
+                keep = heapq.nlargest(beam, scores, key=scores.__getitem__) if len(nxt) > beam else list(nxt)
             if beam_threshold is not None:  # also drop prefixes far below the best one
-                floor = scores[keep[0]] - beam_threshold if len(nxt) > beam else max(scores.values()) - beam_threshold
+                floor = max(scores.values()) - beam_threshold
                 keep = [n for n in keep if scores[n] >= floor]
             nxt = {n: nxt[n] for n in keep}
         beams = nxt
