@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ctcasr.decoding import Decoder, DecoderConfig
+from ctcasr.decoding.beam import path_score
 from ctcasr.decoding.settings import load_decoding
 from ctcasr.evaluation import char_errors, word_errors
 from ctcasr.files import write_json, write_text
@@ -76,14 +77,20 @@ class PyCTCDecode:
         return " ".join(self.decoder.decode(array, beam_width=self.beam).split())
 
 
-def run(decode, arrays: list[np.ndarray], refs: list[str]) -> dict:
+def run(decode, arrays: list[np.ndarray], refs: list[str], tokenizer=None) -> dict:
+    """WER, CER and decode time; with `tokenizer`, also the exact model log-probability of the answers, summed
+    (what a search without an LM maximises: higher is a better search)."""
     hyps, seconds = [], 0.0
     for array in arrays:
         start = time.perf_counter()
         hyps.append(decode(array))
         seconds += time.perf_counter() - start
-    return {"wer": round(word_errors(refs, hyps).rate, 3), "cer": round(char_errors(refs, hyps).rate, 3),
-            "ms_per_utt": round(1000 * seconds / len(arrays), 2), "seconds": round(seconds, 3)}
+    result = {"wer": round(word_errors(refs, hyps).rate, 3), "cer": round(char_errors(refs, hyps).rate, 3),
+              "ms_per_utt": round(1000 * seconds / len(arrays), 2), "seconds": round(seconds, 3)}
+    if tokenizer is not None:
+        result["log_prob"] = round(sum(path_score(a, tuple(tokenizer.encode(h))) for a, h in zip(arrays, hyps,
+                                                                                                strict=True)), 3)
+    return result
 
 
 def main() -> None:
@@ -112,7 +119,7 @@ def main() -> None:
         decode = make()
         for set_name, (a, r) in sets.items():
             result = {"decoder": name, "beam": beam, "lm": lm, "set": set_name, "utterances": len(a),
-                      "frames": int(sum(x.shape[0] for x in a)), **run(decode, a, r)}
+                      "frames": int(sum(x.shape[0] for x in a)), **run(decode, a, r, None if lm else tokenizer)}
             rows.append(result)
             print(json.dumps(result), flush=True)
 
@@ -161,15 +168,16 @@ def compare(rows: list[dict]) -> list[dict]:
 
 
 def update_table(report: dict, out: Path, readme: Path) -> None:
-    lines = ["| decoder | beam | LM | AN4 test WER % | ms / utt | long WER % | ms / long utt |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| decoder | beam | LM | AN4 test WER % | ms / utt | Σ log P (no LM) | long WER % | ms / long utt |",
+             "|---|---|---|---|---|---|---|---|"]
     keyed = {(r["decoder"], r["beam"], r["lm"], r["set"]): r for r in report["rows"]}
     for (name, beam, lm, set_name), r in keyed.items():
         if set_name != "an4 test":
             continue
         long = keyed[name, beam, lm, "long (10 joined)"]
+        log_prob = f"{r['log_prob']:.2f}" if "log_prob" in r else ""
         lines.append(f"| {name} | {beam or ''} | {'3-gram' if lm else ''} | {r['wer']:.2f} | {r['ms_per_utt']:.1f} "
-                     f"| {long['wer']:.2f} | {long['ms_per_utt']:.1f} |")
+                     f"| {log_prob} | {long['wer']:.2f} | {long['ms_per_utt']:.1f} |")
     ratios = [f"{c['time_ratio_to_pyctcdecode']:.2f}" for c in report.get("comparison", [])
               if "time_ratio_to_pyctcdecode" in c]
     flashlight = [f"{c['time_ratio_to_flashlight']:.2f}" for c in report.get("comparison", [])

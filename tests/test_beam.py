@@ -51,8 +51,8 @@ def test_never_less_probable_than_greedy(seed):
     rng = np.random.default_rng(100 + seed)
     log_probs = random_log_probs(rng, frames=30, vocab=6, sharpness=1.0)
     greedy = tuple(greedy_decode(torch.from_numpy(log_probs)[None], torch.tensor([30]))[0])
-    for beam in (1, 2, 8):
-        best = prefix_beam_search(log_probs, beam=beam, token_topk=3)[0]
+    for beam, recombine in ((1, False), (2, False), (8, False), (2, True), (8, True)):
+        best = prefix_beam_search(log_probs, beam=beam, token_topk=3, space=1, recombine=recombine)[0]
         # the labelling returned is, exactly, at least as probable as the greedy one
         assert path_score(log_probs, best.tokens) >= path_score(log_probs, greedy) - 1e-9
 
@@ -118,3 +118,13 @@ def test_beam_is_at_least_as_good_as_greedy_on_real_an4_outputs(an4_items):
     greedy_wer = word_errors(refs, [model.tokenizer.decode(g) for g in greedy]).rate
     beam_wer = word_errors(refs, [model.tokenizer.decode(h[0].tokens) for h in beams]).rate
     assert beam_wer <= greedy_wer + 1.0
+
+
+def test_recombination_keeps_a_real_hypothesis_and_leaves_nbest_lists_alone():
+    rng = np.random.default_rng(3)
+    log_probs = random_log_probs(rng, frames=24, vocab=5, sharpness=2.0)
+    plain = prefix_beam_search(log_probs, beam=16, nbest=16, space=1)
+    merged = prefix_beam_search(log_probs, beam=16, space=1, recombine=True)[0]
+    assert merged.tokens in [h.tokens for h in plain]
+    with_nbest = prefix_beam_search(log_probs, beam=16, nbest=4, space=1, recombine=True)
+    assert [h.tokens for h in with_nbest] == [h.tokens for h in plain[:4]]  # n-best lists are never recombined

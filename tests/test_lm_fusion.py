@@ -109,7 +109,7 @@ def test_unknown_partial_words_are_penalised(tmp_path):
 
 @pytest.mark.parametrize(("content", "problem"), [
     (None, "does not exist"),
-    ("hello world\n", "not an ARPA language model"),
+    ("hello world\n", "not an ARPA or KenLM binary language model"),
     ("\\data\\\nngram 1=3\n\n\\1-grams:\n", "no unigrams"),
     (ARPA.replace("bed", "b3d").replace("bad", "b4d"), "no word in common"),
 ])

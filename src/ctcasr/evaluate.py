@@ -44,10 +44,10 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     """Decode every utterance of `manifest` (greedy by default); references are normalised by `text.normalise`."""
     started = time.time()
     decoding = decoding or DecoderConfig()
+    items = read_manifest(manifest)
     device = pick_device(device)
     model = load_model(model_path, device)
     decoder = Decoder(decoding, model.tokenizer)
-    items = read_manifest(manifest)
     refs = [normalise(u.text) for u in items]
     hyps = [""] * len(items)
     audio_seconds = 0.0

@@ -10,7 +10,9 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import sys
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from ctcasr.errors import UserError
 from ctcasr.text import normalise
 
 LN10 = math.log(10.0)
+KENLM_BINARY_MAGIC = b"mmap lm "  # how KenLM binary files begin
 SPECIAL = {"<s>", "</s>", "<unk>", "<UNK>"}
 
 
@@ -49,7 +52,7 @@ def read_arpa_vocabulary(path: str | os.PathLike) -> list[str]:
                     first = line.strip()
                     break
             if first != "\\data\\":
-                raise UserError("not an ARPA language model (no \\data\\ header)", path)
+                raise UserError("not an ARPA or KenLM binary language model (no \\data\\ header)", path)
             in_unigrams = False
             for line in f:
                 line = line.strip()
@@ -71,6 +74,20 @@ def read_arpa_vocabulary(path: str | os.PathLike) -> list[str]:
     return words
 
 
+@contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (C++ writes to it directly); Python exceptions still carry the errors."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class WordLM:
     """A KenLM model queried with the tokenizer's words; scores are natural-log probabilities."""
 
@@ -82,12 +99,14 @@ class WordLM:
             import kenlm
         except ImportError:
             raise UserError("language-model decoding needs the kenlm package: pip install kenlm") from None
-        is_arpa = path.suffix in (".arpa", ".gz") or path.name.endswith(".arpa.gz")
-        vocabulary = read_arpa_vocabulary(path) if is_arpa else None
+        with open(path, "rb") as f:
+            is_binary = f.read(len(KENLM_BINARY_MAGIC)) == KENLM_BINARY_MAGIC
+        vocabulary = None if is_binary else read_arpa_vocabulary(path)  # ARPA, plain or gzipped
         config = kenlm.Config()
         config.show_progress = False
         try:
-            self.model = kenlm.Model(str(path), config)
+            with _quiet_stderr():  # KenLM prints advice ("build a binary file") on stderr while loading ARPA
+                self.model = kenlm.Model(str(path), config)
         except (OSError, RuntimeError) as exc:
             first = str(exc).split("threw")[-1].strip()[:160]
             raise UserError(f"cannot load language model ({first})", path) from None
