@@ -178,13 +178,15 @@ def update_table(report: dict, out: Path, readme: Path) -> None:
         log_prob = f"{r['log_prob']:.2f}" if "log_prob" in r else ""
         lines.append(f"| {name} | {beam or ''} | {'3-gram' if lm else ''} | {r['wer']:.2f} | {r['ms_per_utt']:.1f} "
                      f"| {log_prob} | {long['wer']:.2f} | {long['ms_per_utt']:.1f} |")
-    ratios = [f"{c['time_ratio_to_pyctcdecode']:.2f}" for c in report.get("comparison", [])
-              if "time_ratio_to_pyctcdecode" in c]
-    flashlight = [f"{c['time_ratio_to_flashlight']:.2f}" for c in report.get("comparison", [])
-                  if "time_ratio_to_flashlight" in c]
-    if ratios:
-        lines.append(f"\nTime of ctcasr's beam search / pyctcdecode's, row by row: {', '.join(ratios)}; "
-                     f"/ flashlight-text's: {', '.join(flashlight)}.")
+    comparison = {(c["beam"], c["lm"], c["set"]): c for c in report.get("comparison", [])}
+    if comparison:
+        lines += ["", "| beam | LM | time ctcasr / pyctcdecode (AN4, long) | WER ctcasr − pyctcdecode (AN4, long) "
+                  "| time ctcasr / flashlight-text (AN4, long) |", "|---|---|---|---|---|"]
+        for beam, lm in dict.fromkeys((b, lm) for b, lm, _ in comparison):
+            pair = [comparison.get((beam, lm, name), {}) for name in ("an4 test", "long (10 joined)")]
+            cells = [" / ".join(f"{c.get(key, float('nan')):.2f}" for c in pair)
+                     for key in ("time_ratio_to_pyctcdecode", "wer_minus_pyctcdecode", "time_ratio_to_flashlight")]
+            lines.append(f"| {beam} | {'3-gram' if lm else ''} | " + " | ".join(cells) + " |")
     lines.append(f"\n`{report['command']}` at {report['commit']}, {report['date'][:10]}, {report['machine']}, one "
                  f"thread, {report['wall_s']:.0f} s in all; alpha {report['alpha']:g}, beta {report['beta']:g}; "
                  f"[{out.name}]({out.parent.name}/{out.name})")

@@ -98,12 +98,13 @@ def tune_lm(model_path: str, manifest: str, lm: str, out: str, alphas: list[floa
             "greedy_cer": round(greedy_cer, 3), "alphas": alphas, "betas": betas}
     if rescore_lm:
         rescoring: dict[float, tuple[float, float]] = {}
-        for weight in rescore_weights or [0.0]:
-            second = Decoder(dataclasses.replace(best, rescore_lm=rescore_lm, rescore_weight=weight), tokenizer)
+        second = Decoder(dataclasses.replace(best, rescore_lm=rescore_lm), tokenizer, verbose=False)
+        for weight in sorted({0.0, *(rescore_weights or [])}):  # weight 0: the same n-best list, not rescored
+            second.config.rescore_weight = weight
             rescoring[weight] = _scores(refs, decode_all(second, batches, len(refs)))
         print("rescoring weight: " + "  ".join(f"{w:g}: WER {s[0]:.2f}" for w, s in rescoring.items()))
         weight, (r_wer, r_cer) = min(rescoring.items(), key=lambda kv: (kv[1], abs(kv[0])))
-        if (r_wer, r_cer) < (wer, cer):
+        if weight > 0 and (r_wer, r_cer) < min((wer, cer), rescoring[0.0]):
             best = dataclasses.replace(best, rescore_lm=rescore_lm, rescore_weight=weight)
             info.update(wer=round(r_wer, 3), cer=round(r_cer, 3))
         info["rescore_weights"] = {str(w): round(s[0], 3) for w, s in rescoring.items()}

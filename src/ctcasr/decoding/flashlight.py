@@ -17,6 +17,9 @@ from ctcasr.decoding.beam import Hypothesis, check_log_probs
 from ctcasr.errors import UserError
 
 
+LOG_ADD = True  # merge hypotheses with log-sum-exp (as a CTC prefix search does), not max
+
+
 def _flashlight():
     try:
         from flashlight.lib.text import decoder
@@ -100,17 +103,19 @@ class FlashlightBackend:
 
     def set_weights(self, alpha: float, beta: float) -> None:
         fl, c = self.fl, self.config
+        if isinstance(self.lm, fl.ZeroLM):  # as in the own beam search, the word bonus comes with an LM only
+            alpha = beta = 0.0
         token_beam = min(c.token_topk or len(self.tokenizer), len(self.tokenizer))
         threshold = c.beam_threshold if c.beam_threshold is not None else 1e9
         if self.lexicon:
             options = fl.LexiconDecoderOptions(beam_size=c.beam, beam_size_token=token_beam, beam_threshold=threshold,
                                                lm_weight=alpha, word_score=beta, unk_score=-math.inf,
-                                               sil_score=0.0, log_add=False, criterion_type=fl.CriterionType.CTC)
+                                               sil_score=0.0, log_add=LOG_ADD, criterion_type=fl.CriterionType.CTC)
             self.decoder = fl.LexiconDecoder(options, self.trie, self.lm, self.space, 0, -1, [], False)
         else:
             options = fl.LexiconFreeDecoderOptions(beam_size=c.beam, beam_size_token=token_beam,
                                                    beam_threshold=threshold, lm_weight=alpha, sil_score=beta,
-                                                   log_add=False, criterion_type=fl.CriterionType.CTC)
+                                                   log_add=LOG_ADD, criterion_type=fl.CriterionType.CTC)
             self.decoder = fl.LexiconFreeDecoder(options, self.lm, self.space, 0, [])
 
     def decode(self, log_probs, lengths, nbest: int) -> list[list[Hypothesis]]:
