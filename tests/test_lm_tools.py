@@ -139,10 +139,11 @@ def test_tune_lm_writes_settings_that_evaluate_and_transcribe_use(tmp_path, an4_
     assert json.loads(report.read_text())["decoder"]["alpha"] == d["alpha"]
 
     wav = dev_subset.parent / json.loads(dev_subset.read_text().splitlines()[0])["audio_filepath"]
-    tuned_run = run_cli("transcribe", "--model", model, wav)
-    assert tuned_run.returncode == 0 and f"decoding settings from {settings}" in tuned_run.stderr
-    greedy_run = run_cli("transcribe", "--model", model, wav, "--decoder", "greedy")
-    assert greedy_run.returncode == 0, greedy_run.stderr
+    tuned_run = run_cli("transcribe", "--model", model, wav, "--format", "json")
+    assert tuned_run.returncode == 0, tuned_run.stderr
+    assert json.loads(tuned_run.stdout)["decoder"] == f"beam {d['beam']} + {Path(d['lm']).name}"
+    greedy_run = run_cli("transcribe", "--model", model, wav, "--decoder", "greedy", "--format", "json")
+    assert greedy_run.returncode == 0 and json.loads(greedy_run.stdout)["decoder"] == "greedy", greedy_run.stderr
 
 
 @pytest.mark.parametrize(("args", "problem"), [

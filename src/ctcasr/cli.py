@@ -70,7 +70,6 @@ def _decoding(args: argparse.Namespace, model_default: bool = False):
         return DecoderConfig(**{k: v for k, v in flags.items() if v is not None})
     if source is None and model_default and model_decoding_path(args.model).is_file():
         source = model_decoding_path(args.model)
-        print(f"decoding settings from {source}", file=sys.stderr)
     if source:
         return load_decoding(source, **flags)
     if flags["lm"] and flags["decoder"] is None:

@@ -13,7 +13,7 @@ import torch
 
 from ctcasr.audio import audio_files, iter_chunks
 from ctcasr.checkpoint import load_model
-from ctcasr.decoding import Decoder, DecoderConfig
+from ctcasr.decoding import Decoder, DecoderConfig, describe
 from ctcasr.errors import UserError
 from ctcasr.inference import pick_device, recognize
 from ctcasr.models.asr import ASRModel
@@ -24,6 +24,7 @@ class Transcript:
     path: str
     text: str
     duration: float
+    decoder: str = "greedy"
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
@@ -75,7 +76,8 @@ def transcribe_file(model: ASRModel, path: str | os.PathLike, chunk_seconds: flo
         if piece.size < model.features.config.win_length:
             continue
         texts.append(recognize(model, [torch.from_numpy(np.ascontiguousarray(piece))], decoder)[0])
-    return Transcript(str(path), " ".join(t for t in texts if t), samples / model.sample_rate)
+    name = describe(decoder.config) if decoder else "greedy"
+    return Transcript(str(path), " ".join(t for t in texts if t), samples / model.sample_rate, name)
 
 
 def transcribe_paths(model_path: str, paths: list[str], chunk_seconds: float = 20.0, device: str = "auto",
@@ -91,6 +93,6 @@ def transcribe_paths(model_path: str, paths: list[str], chunk_seconds: float = 2
 
 def format_result(result: Transcript, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps({"path": result.path, "text": result.text, "duration": round(result.duration, 3)},
-                          ensure_ascii=False)
+        return json.dumps({"path": result.path, "text": result.text, "duration": round(result.duration, 3),
+                           "decoder": result.decoder}, ensure_ascii=False)
     return f"{result.path}\t{result.text}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -35,6 +36,13 @@ class DecoderConfig:
     rescore_weight: float = 0.0
 
 
+def describe(c: DecoderConfig) -> str:
+    """A short name: `greedy`, `beam 32 + lm.arpa`, `flashlight 10`."""
+    if c.decoder == "greedy":
+        return "greedy"
+    return f"{c.decoder} {c.beam}" + (f" + {os.path.basename(c.lm)}" if c.lm else "")
+
+
 def check_config(c: DecoderConfig) -> None:
     if c.decoder not in DECODERS:
         raise UserError(f"unknown decoder {c.decoder!r}; known: {', '.join(DECODERS)}")
@@ -62,8 +70,8 @@ class Decoder:
         self.lm = self.fusion = self.rescorer = self.backend = None
         if config.lm:
             self.lm = WordLM(config.lm, tokenizer.alphabet)
-            if verbose:
-                print(self.lm.report.summary(), file=sys.stderr)
+            if verbose and self.lm.report.unusable:  # a warning: some of the LM's words can never be decoded
+                print(f"warning: {config.lm}: {self.lm.report.summary()}", file=sys.stderr)
             self.fusion = Fusion(self.lm, tokenizer.alphabet, self.space, config.alpha, config.beta,
                                  config.unk_penalty)
         if config.rescore_lm:

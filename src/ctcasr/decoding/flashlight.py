@@ -16,7 +16,6 @@ import torch
 from ctcasr.decoding.beam import Hypothesis, check_log_probs
 from ctcasr.errors import UserError
 
-
 LOG_ADD = True  # merge hypotheses with log-sum-exp (as a CTC prefix search does), not max
 
 
