@@ -24,10 +24,13 @@ kenlm-tools: $(BIN)/lmplz
 
 install: $(BIN)/ctcasr $(BIN)/lmplz
 
-# Prepare AN4, evaluate the shipped model on AN4 test, transcribe a few AN4 files.
+# Prepare AN4, evaluate the shipped model on AN4 test (greedy, then beam + its tuned AN4 3-gram), transcribe a
+# few AN4 files (transcribe uses the model's decoding settings by default).
 demo: install
 	$(BIN)/ctcasr data an4 --out data $(MIRROR_ARG)
 	$(BIN)/ctcasr evaluate --model $(MODEL) --manifest data/an4/test.jsonl --out runs/demo/an4_test.json
+	$(BIN)/ctcasr evaluate --model $(MODEL) --manifest data/an4/test.jsonl --decoding $(basename $(MODEL)).decoding.yaml \
+		--out runs/demo/an4_test_lm.json
 	$(BIN)/ctcasr transcribe --model $(MODEL) data/an4/wav/an406-fcaw-b.flac data/an4/wav/an407-fcaw-b.flac \
 		data/an4/wav/an408-fcaw-b.flac
 
