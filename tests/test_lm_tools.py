@@ -176,3 +176,19 @@ def test_flashlight_backend_decodes_real_outputs(tmp_path, an4_lm, dev_subset):
                         verbose=False).nbest(log_probs, lengths)
         assert all(1 <= len(h) <= 3 for h in nbest)
         assert all(a.score >= b.score for h in nbest for a, b in zip(h, h[1:], strict=False))
+
+
+def test_transcribe_json_gives_nbest_with_word_times(dev_subset, an4_lm):
+    wav = dev_subset.parent / json.loads(dev_subset.read_text().splitlines()[0])["audio_filepath"]
+    result = run_cli("transcribe", "--model", SHIPPED, wav, "--format", "json", "--decoder", "beam", "--beam", "8",
+                     "--nbest", "3", "--lm", an4_lm / "an4_2.arpa")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["decoder"] == "beam 8 + an4_2.arpa" and len(out["segments"]) == 1
+    nbest = out["segments"][0]["nbest"]
+    assert 1 <= len(nbest) <= 3 and nbest[0]["text"] == out["text"]
+    assert [h["score"] for h in nbest] == sorted((h["score"] for h in nbest), reverse=True)
+    words = nbest[0]["words"]
+    assert [w["word"] for w in words] == out["text"].split()
+    times = [t for w in words for t in (w["start"], w["end"])]
+    assert times == sorted(times) and 0.0 <= times[0] and times[-1] <= out["duration"]

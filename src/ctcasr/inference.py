@@ -22,13 +22,17 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 @torch.inference_mode()
+def log_probs_of(model: ASRModel, waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, V) CTC log-probs and frame lengths of a batch of mono waveforms at the model's sample rate."""
+    device = next(model.parameters()).device
+    padded, lengths = pad_batch(waves)
+    return model(padded.to(device), lengths.to(device))
+
+
 def recognize(model: ASRModel, waves: list[torch.Tensor], decoder: Decoder | None = None) -> list[str]:
     """Transcripts of a batch of mono waveforms at the model's sample rate (greedy unless `decoder`)."""
     decoder = decoder or Decoder(DecoderConfig(), model.tokenizer)
-    device = next(model.parameters()).device
-    padded, lengths = pad_batch(waves)
-    log_probs, out_lens = model(padded.to(device), lengths.to(device))
-    return decoder(log_probs, out_lens)
+    return decoder(*log_probs_of(model, waves))
 
 
 class AudioFiles(Dataset):

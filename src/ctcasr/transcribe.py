@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +14,9 @@ import torch
 from ctcasr.audio import audio_files, iter_chunks
 from ctcasr.checkpoint import load_model
 from ctcasr.decoding import Decoder, DecoderConfig, describe
+from ctcasr.decoding.beam import Hypothesis
 from ctcasr.errors import UserError
-from ctcasr.inference import pick_device, recognize
+from ctcasr.inference import log_probs_of, pick_device
 from ctcasr.models.asr import ASRModel
 
 
@@ -25,6 +26,7 @@ class Transcript:
     text: str
     duration: float
     decoder: str = "greedy"
+    segments: list[dict] = field(default_factory=list)  # beam decoders: per chunk, the n-best with word times
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
@@ -70,14 +72,31 @@ def chunks_at_pauses(path: str | os.PathLike, sample_rate: int, chunk_seconds: f
 
 def transcribe_file(model: ASRModel, path: str | os.PathLike, chunk_seconds: float = 20.0,
                     decoder: Decoder | None = None) -> Transcript:
-    texts, samples = [], 0
+    decoder = decoder or Decoder(DecoderConfig(), model.tokenizer)
+    texts, segments, samples = [], [], 0
     for piece in chunks_at_pauses(path, model.sample_rate, chunk_seconds):
+        start = samples / model.sample_rate
         samples += piece.size
         if piece.size < model.features.config.win_length:
             continue
-        texts.append(recognize(model, [torch.from_numpy(np.ascontiguousarray(piece))], decoder)[0])
-    name = describe(decoder.config) if decoder else "greedy"
-    return Transcript(str(path), " ".join(t for t in texts if t), samples / model.sample_rate, name)
+        log_probs, lengths = log_probs_of(model, [torch.from_numpy(np.ascontiguousarray(piece))])
+        if decoder.config.decoder == "greedy":
+            texts += decoder(log_probs, lengths)
+            continue
+        hyps = decoder.nbest(log_probs, lengths)[0]
+        texts.append(model.tokenizer.decode(hyps[0].tokens))
+        segments.append({"start": round(start, 3), "end": round(samples / model.sample_rate, 3),
+                         "nbest": [_hypothesis(model, decoder, h, start) for h in hyps]})
+    return Transcript(str(path), " ".join(t for t in texts if t), samples / model.sample_rate,
+                      describe(decoder.config), segments)
+
+
+def _hypothesis(model: ASRModel, decoder: Decoder, hyp: Hypothesis, offset: float) -> dict:
+    step = model.frame_seconds
+    words = [{"word": w, "start": round(offset + first * step, 3), "end": round(offset + (last + 1) * step, 3)}
+             for w, first, last in hyp.words(model.tokenizer.alphabet, decoder.space)]
+    return {"text": model.tokenizer.decode(hyp.tokens), "score": round(hyp.score, 4),
+            "acoustic": round(hyp.acoustic, 4), "lm": round(hyp.lm, 4), "words": words}
 
 
 def transcribe_paths(model_path: str, paths: list[str], chunk_seconds: float = 20.0, device: str = "auto",
@@ -93,6 +112,9 @@ def transcribe_paths(model_path: str, paths: list[str], chunk_seconds: float = 2
 
 def format_result(result: Transcript, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps({"path": result.path, "text": result.text, "duration": round(result.duration, 3),
-                           "decoder": result.decoder}, ensure_ascii=False)
+        data = {"path": result.path, "text": result.text, "duration": round(result.duration, 3),
+                "decoder": result.decoder}
+        if result.segments:
+            data["segments"] = result.segments
+        return json.dumps(data, ensure_ascii=False)
     return f"{result.path}\t{result.text}"

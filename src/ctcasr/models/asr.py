@@ -24,6 +24,11 @@ class ASRModel(nn.Module):
     def sample_rate(self) -> int:
         return self.features.config.sample_rate
 
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds between two output (log-prob) frames: the feature hop times the encoder's time strides."""
+        return self.features.config.hop_length * self.encoder.time_stride / self.sample_rate
+
     def forward(self, waves: torch.Tensor, wave_lens: torch.Tensor,
                 spec_augment: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         feats, frames = self.features(waves, wave_lens)

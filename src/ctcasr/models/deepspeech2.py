@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -102,6 +103,11 @@ class DeepSpeech2(nn.Module):
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.conv.output_lengths(lengths)
+
+    @property
+    def time_stride(self) -> int:
+        """Feature frames per output frame."""
+        return math.prod(self.conv.time_strides)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, lengths = self.conv(feats, lengths)
