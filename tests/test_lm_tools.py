@@ -191,4 +191,4 @@ def test_transcribe_json_gives_nbest_with_word_times(dev_subset, an4_lm):
     words = nbest[0]["words"]
     assert [w["word"] for w in words] == out["text"].split()
     times = [t for w in words for t in (w["start"], w["end"])]
-    assert times == sorted(times) and 0.0 <= times[0] and times[-1] <= out["duration"]
+    assert times == sorted(times) and times[0] >= 0.0 and times[-1] <= out["duration"]
