@@ -1,6 +1,7 @@
 """CTC decoders on identical log-probs: greedy, ctcasr's own prefix beam search, flashlight-text and pyctcdecode,
 at beams 10 / 50 / 100, without and with the AN4-train 3-gram (alpha / beta from models/an4_ds2.decoding.yaml,
-tuned on dev for ctcasr's beam search and used unchanged for the others).
+tuned on dev for ctcasr's beam search and used as they are by pyctcdecode, whose scores mean the same; flashlight-text
+gets its own, tuned on dev, from models/an4_ds2/flashlight.decoding.yaml).
 
     make bench-decoders      # = pip install --no-deps pyctcdecode pygtrie; python benchmarks/decoders.py
 
@@ -98,6 +99,8 @@ def main() -> None:
     parser.add_argument("--model", default="models/an4_ds2.pt")
     parser.add_argument("--manifest", default="data/an4/test.jsonl")
     parser.add_argument("--decoding", default="models/an4_ds2.decoding.yaml", help="alpha, beta and the LM")
+    parser.add_argument("--flashlight-decoding", default="models/an4_ds2/flashlight.decoding.yaml",
+                        help="flashlight-text's own alpha / beta (tuned on dev; its beta is per space token)")
     parser.add_argument("--beams", default="10,50,100")
     parser.add_argument("--decoders", default="ctcasr,flashlight,pyctcdecode")
     parser.add_argument("--cache-dir", default="runs/cache")
@@ -111,6 +114,7 @@ def main() -> None:
     started = time.time()
     torch.set_num_threads(1)
     tuned = load_decoding(args.decoding)
+    flashlight_tuned = load_decoding(args.flashlight_decoding) if Path(args.flashlight_decoding).is_file() else tuned
     arrays, refs, tokenizer = utterances(args.model, args.manifest, args.cache_dir)
     sets = {"an4 test": (arrays, refs), "long (10 joined)": joined(arrays, refs, 10, tokenizer.alphabet.index(" ") + 1)}
     rows = []
@@ -132,14 +136,15 @@ def main() -> None:
                     config = DecoderConfig(decoder="beam", beam=beam, lm=lm_path, alpha=tuned.alpha, beta=tuned.beta)
                     record("ctcasr beam", beam, lm, lambda c=config: OwnOrFlashlight(c, tokenizer))
                 elif name == "flashlight":
-                    config = DecoderConfig(decoder="flashlight", beam=beam, lm=lm_path, alpha=tuned.alpha,
-                                           beta=tuned.beta)
+                    config = DecoderConfig(decoder="flashlight", beam=beam, lm=lm_path, alpha=flashlight_tuned.alpha,
+                                           beta=flashlight_tuned.beta)
                     record("flashlight-text (lexicon-free)", beam, lm, lambda c=config: OwnOrFlashlight(c, tokenizer))
                 elif name == "pyctcdecode":
                     record("pyctcdecode", beam, lm,
                            lambda b=beam, p=lm_path: PyCTCDecode(b, p, tuned.alpha, tuned.beta, tokenizer.alphabet))
     report = {"what": "CTC decoders on identical AN4 log-probs", "rows": rows, "comparison": compare(rows),
-              "alpha": tuned.alpha, "beta": tuned.beta, "lm": tuned.lm, "model": args.model, "manifest": args.manifest,
+              "alpha": tuned.alpha, "beta": tuned.beta,
+              "flashlight_alpha": flashlight_tuned.alpha, "flashlight_beta": flashlight_tuned.beta, "lm": tuned.lm, "model": args.model, "manifest": args.manifest,
               "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": machine_description(), "python": platform.python_version(), "threads": 1,
               "wall_s": round(time.time() - started, 1), "command": shlex.join(["python", *sys.argv])}
@@ -188,7 +193,9 @@ def update_table(report: dict, out: Path, readme: Path) -> None:
                      for key in ("time_ratio_to_pyctcdecode", "wer_minus_pyctcdecode", "time_ratio_to_flashlight")]
             lines.append(f"| {beam} | {'3-gram' if lm else ''} | " + " | ".join(cells) + " |")
     lines.append(f"\n`{report['command']}` at {report['commit']}, {report['date'][:10]}, {report['machine']}, one "
-                 f"thread, {report['wall_s']:.0f} s in all; alpha {report['alpha']:g}, beta {report['beta']:g}; "
+                 f"thread, {report['wall_s']:.0f} s in all; alpha {report['alpha']:g}, beta {report['beta']:g} "
+                 f"(flashlight-text: {report.get('flashlight_alpha', report['alpha']):g}, "
+                 f"{report.get('flashlight_beta', report['beta']):g}); "
                  f"[{out.name}]({out.parent.name}/{out.name})")
     text = readme.read_text(encoding="utf-8")
     if START in text and END in text:
