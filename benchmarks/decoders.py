@@ -144,7 +144,8 @@ def main() -> None:
                            lambda b=beam, p=lm_path: PyCTCDecode(b, p, tuned.alpha, tuned.beta, tokenizer.alphabet))
     report = {"what": "CTC decoders on identical AN4 log-probs", "rows": rows, "comparison": compare(rows),
               "alpha": tuned.alpha, "beta": tuned.beta,
-              "flashlight_alpha": flashlight_tuned.alpha, "flashlight_beta": flashlight_tuned.beta, "lm": tuned.lm, "model": args.model, "manifest": args.manifest,
+              "flashlight_alpha": flashlight_tuned.alpha, "flashlight_beta": flashlight_tuned.beta,
+              "lm": tuned.lm, "model": args.model, "manifest": args.manifest,
               "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": machine_description(), "python": platform.python_version(), "threads": 1,
               "wall_s": round(time.time() - started, 1), "command": shlex.join(["python", *sys.argv])}
