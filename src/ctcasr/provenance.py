@@ -27,9 +27,11 @@ def git_commit(path: str | Path = ".") -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, capture_output=True, text=True,
                              check=True, timeout=10)
-        # results files and the README are outputs of the tools, not code: they do not make a run "dirty"
+        # results files, shipped models / LMs / decoding settings and the README are outputs of the tools, not
+        # code: they do not make a run "dirty"
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results",
-                                ":!README.md"], cwd=path, capture_output=True, text=True, timeout=10).stdout.strip()
+                                ":!models", ":!README.md"], cwd=path, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
