@@ -191,18 +191,30 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
     word_part, last_word, part_ids = [0], [0], {}  # interned partial / last word per node (recombination, no LM)
     children: dict[tuple[int, int], int] = {}
     contexts: dict[int, _Context] = {0: _Context(fusion.lm.begin())} if fusion else {}
-    # node -> [log P(ends in blank), log P(ends in its last token), frames, best single contribution]
+    # node -> [log P(ends in blank), log P(ends in its last token), frames, best single contribution];
+    # never both -inf (impossible extensions are not added), so the inline log-sum-exps below are safe
     beams: dict[int, list] = {0: [0.0, NEG_INF, None, 0.0]}
-    for t in range(frames_total):
+    log, exp = math.log1p, math.exp
+    t = 0
+    while t < frames_total:
+        if not candidates[t]:  # skipped frames: prefixes only continue (blank or repeat), none is created or merged
+            end = t + 1
+            while end < frames_total and not candidates[end]:
+                end += 1
+            for node, entry in beams.items():
+                p_b, p_nb, last = entry[0], entry[1], last_token[node]
+                for u in range(t, end):
+                    total = p_b + log(exp(p_nb - p_b)) if p_b >= p_nb else p_nb + log(exp(p_b - p_nb))
+                    p_nb = p_nb + flat[u * vocab + last] if node else NEG_INF
+                    p_b = total + flat[u * vocab]
+                entry[0], entry[1] = p_b, p_nb
+            t = end
+            continue
         base = t * vocab
         blank, tokens = flat[base], candidates[t]
-        if not tokens:  # a skipped frame: prefixes only continue (blank or repeat), none is created or merged
-            beams = {node: [_logsumexp(p_b, p_nb) + blank, p_nb + flat[base + last_token[node]] if node else NEG_INF,
-                            frames, best] for node, (p_b, p_nb, frames, best) in beams.items()}
-            continue
         nxt: dict[int, list] = {}
         for node, (p_b, p_nb, frames, _) in beams.items():
-            total = _logsumexp(p_b, p_nb)
+            total = p_b + log(exp(p_nb - p_b)) if p_b >= p_nb else p_nb + log(exp(p_b - p_nb))
             _add(nxt, node, total + blank, NEG_INF, frames)  # blank keeps the prefix
             last = last_token[node]
             if node:
@@ -223,8 +235,11 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
                             part = part_ids.setdefault((word_part[node], k), len(part_ids) + 1)
                             word_part.append(part)
                             last_word.append(last_word[node])
-                # a repeated token starts a new one only after a blank
-                _add(nxt, child, NEG_INF, (p_b if k == last else total) + flat[base + k], (t, frames))
+                if k == last:  # a repeated token starts a new one only after a blank
+                    if p_b != NEG_INF:
+                        _add(nxt, child, NEG_INF, p_b + flat[base + k], (t, frames))
+                else:
+                    _add(nxt, child, NEG_INF, total + flat[base + k], (t, frames))
         if len(nxt) > 1 and (len(nxt) > beam or beam_threshold is not None or recombine):
             if fusion:
                 scores = {n: _logsumexp(e[0], e[1]) + contexts[n].bonus(fusion) for n, e in nxt.items()}
@@ -247,6 +262,7 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
                 keep = [n for n in keep if scores[n] >= floor]
             nxt = {n: nxt[n] for n in keep}
         beams = nxt
+        t += 1
 
     def spell(node: int, frames) -> tuple[tuple[int, ...], tuple[int, ...]]:
         tokens, times = [], []
