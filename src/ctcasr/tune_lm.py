@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ctcasr.checkpoint import load_model
+from ctcasr.checkpoint import load_model, read_checkpoint
 from ctcasr.data.download import file_digest
 from ctcasr.data.manifest import read_manifest
 from ctcasr.decoding import Decoder, DecoderConfig
@@ -26,7 +26,7 @@ from ctcasr.evaluation import char_errors, word_errors
 from ctcasr.files import atomic_path
 from ctcasr.inference import batched_log_probs, pick_device
 from ctcasr.provenance import git_commit, machine_description
-from ctcasr.text import normalise
+from ctcasr.text import CharTokenizer, normalise
 
 Batches = list[tuple[list[int], torch.Tensor, torch.Tensor]]
 
@@ -42,15 +42,16 @@ def cached_log_probs(model_path: str, manifest: str, cache_dir: str | os.PathLik
     items = read_manifest(manifest)
     key = hashlib.sha256(f"{file_digest(model_path, 'sha256')} {file_digest(manifest, 'sha256')}".encode())
     cache = Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()[:32]}.pt"
+    refs = [normalise(u.text) for u in items]
+    if cache.is_file():  # the acoustic model is not needed, only its tokenizer
+        tokenizer = CharTokenizer.from_dict(read_checkpoint(model_path)["tokenizer"])
+        return torch.load(cache, weights_only=True), refs, tokenizer
     model = load_model(model_path, pick_device(device))
-    if cache.is_file():
-        batches = torch.load(cache, weights_only=True)
-    else:
-        batches = [(indices, log_probs.float().cpu(), lengths.cpu())
-                   for indices, log_probs, lengths, _ in batched_log_probs(model, items, batch_seconds)]
-        with atomic_path(cache) as tmp:
-            torch.save(batches, tmp)
-    return batches, [normalise(u.text) for u in items], model.tokenizer
+    batches = [(indices, log_probs.float().cpu(), lengths.cpu())
+               for indices, log_probs, lengths, _ in batched_log_probs(model, items, batch_seconds)]
+    with atomic_path(cache) as tmp:
+        torch.save(batches, tmp)
+    return batches, refs, model.tokenizer
 
 
 def decode_all(decoder: Decoder, batches: Batches, count: int) -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ctcasr.decoding.greedy import collapse_path
 from ctcasr.errors import UserError
 
 NEG_INF = -math.inf
@@ -90,17 +91,6 @@ def frame_candidates(log_probs: np.ndarray, token_topk: int | None, token_cum_pr
     skipped = (log_probs[:, 0] >= math.log(blank_skip)).tolist() if blank_skip else [False] * frames
     rows = order.tolist()
     return [[] if skipped[t] else [k for k in rows[t][: counts[t]] if k != 0] for t in range(frames)]
-
-
-def greedy_tokens(log_probs: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    best = log_probs.argmax(axis=1)
-    tokens, frames, previous = [], [], 0
-    for t, k in enumerate(best):
-        if k != 0 and k != previous:
-            tokens.append(int(k))
-            frames.append(t)
-        previous = k
-    return tuple(tokens), tuple(frames)
 
 
 @dataclass
@@ -285,7 +275,7 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
             hyps.append(Hypothesis(tokens, acoustic, times, acoustic))
     hyps.sort(key=lambda h: h.score, reverse=True)
     if frames_total and not fusion:
-        greedy, greedy_frames = greedy_tokens(log_probs)
+        greedy, greedy_frames = collapse_path(log_probs.argmax(axis=1).tolist())
         if greedy != hyps[0].tokens:
             exact = path_score(log_probs, greedy)
             if exact > hyps[0].score:  # the beam lost (or under-counted) a labelling more probable than its best

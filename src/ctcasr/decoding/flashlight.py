@@ -14,6 +14,7 @@ import math
 import torch
 
 from ctcasr.decoding.beam import Hypothesis, check_log_probs
+from ctcasr.decoding.greedy import collapse_path
 from ctcasr.errors import UserError
 
 LOG_ADD = True  # merge hypotheses with log-sum-exp (as a CTC prefix search does), not max
@@ -129,12 +130,8 @@ class FlashlightBackend:
         return out
 
     def _hypothesis(self, result) -> Hypothesis:
-        tokens, frames, previous = [], [], 0
-        for t, token in enumerate(result.tokens):  # frame-level: collapse repeats, drop blanks
-            if token > 0 and token != previous and token < len(self.tokenizer):
-                tokens.append(token)
-                frames.append(t)
-            previous = token
+        vocab = len(self.tokenizer)  # anything outside the vocabulary (padding) counts as a blank
+        tokens, frames = map(list, collapse_path(t if t < vocab else 0 for t in result.tokens))
         if self.words is not None:  # lexicon decoding: the words are authoritative
             spelled = " ".join(self.words[w] for w in result.words if w >= 0)
             tokens = [self.alphabet.index(c) + 1 for c in spelled]

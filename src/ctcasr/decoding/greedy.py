@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 
@@ -15,3 +17,14 @@ def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[i
     keep = (valid & changed & (best != 0)).cpu()
     best = best.cpu()
     return [best[i][keep[i]].tolist() for i in range(best.shape[0])]
+
+
+def collapse_path(path: Iterable[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """One frame-level path -> (tokens, the frame each token starts at): repeats collapsed, blanks dropped."""
+    tokens, frames, previous = [], [], 0
+    for t, k in enumerate(path):
+        if k != 0 and k != previous:
+            tokens.append(int(k))
+            frames.append(t)
+        previous = k
+    return tuple(tokens), tuple(frames)
