@@ -1,10 +1,20 @@
-"""Waveform augmentations applied per utterance in the data loader: speed, gain, additive noise."""
+"""Waveform augmentations applied per utterance in the data loader.
+
+Speaker and tempo: speed perturbation. Channel: gain, coloured noise, telephone band (resampled to 8 kHz and back,
+with a random high-pass), codec distortion (G.711 mu-law or GSM 06.10 through libsndfile), a random microphone
+equaliser, synthetic room reverberation. Segmentation: trimming of leading and trailing silence, so that short,
+tightly cut single words look like training data. Vocal-tract-length perturbation is done on the spectrum, in
+`features.LogMel` (it needs the STFT).
+"""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.signal
+import soundfile as sf
 import soxr
 
 from ctcasr.features import SpecAugmentConfig
@@ -19,6 +29,18 @@ class AugmentConfig:
     noise_prob: float = 0.0
     noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 40.0])
     noise_colors: list[str] = field(default_factory=lambda: ["white", "pink", "brown"])
+    telephone_prob: float = 0.0  # resample to 8 kHz and back (nothing above 4 kHz) ...
+    telephone_highpass_hz: list[float] = field(default_factory=lambda: [0.0, 300.0])  # ... and cut the lows
+    codec_prob: float = 0.0  # encode/decode at 8 kHz with one of `codecs` (telephone codecs)
+    codecs: list[str] = field(default_factory=lambda: ["mulaw", "gsm"])
+    eq_prob: float = 0.0  # random smooth spectral tilt and bumps: another microphone
+    eq_db: float = 6.0  # largest boost or cut
+    reverb_prob: float = 0.0  # synthetic room impulse response
+    reverb_rt60: list[float] = field(default_factory=lambda: [0.15, 0.7])  # reverberation time range, seconds
+    trim_prob: float = 0.0  # cut leading and trailing silence down to a random margin
+    trim_margin: list[float] = field(default_factory=lambda: [0.0, 0.1])  # seconds of silence kept each side
+    vtlp_prob: float = 0.0  # vocal tract length perturbation (applied in LogMel, on the spectrum)
+    vtlp_range: list[float] = field(default_factory=lambda: [0.9, 1.1])
     spec_augment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
 
 
@@ -50,6 +72,104 @@ def add_noise(wave: np.ndarray, snr_db: float, color: str, rng: np.random.Genera
     return (wave + noise).astype(np.float32)
 
 
+def fft_filter(wave: np.ndarray, sample_rate: int, gain: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Multiply the spectrum by a gain curve given at `freqs` (Hz, linear gain), interpolated to every bin."""
+    spectrum = np.fft.rfft(wave.astype(np.float64))
+    bins = np.fft.rfftfreq(wave.size, 1.0 / sample_rate)
+    spectrum *= np.interp(bins, freqs, gain)
+    return np.fft.irfft(spectrum, wave.size).astype(np.float32)
+
+
+def telephone_band(wave: np.ndarray, sample_rate: int, highpass_hz: float = 0.0) -> np.ndarray:
+    """Telephone channel: through 8 kHz sampling (nothing above 4 kHz survives), optionally without the lows."""
+    narrow = soxr.resample(wave, sample_rate, 8000, quality="HQ")
+    if highpass_hz > 0:
+        ramp = np.array([0.0, 0.0, 1.0, 1.0])
+        narrow = fft_filter(narrow, 8000, ramp, np.array([0.0, highpass_hz * 0.5, highpass_hz, 4000.0]))
+    out = soxr.resample(narrow, 8000, sample_rate, quality="HQ")
+    return _fit(out.astype(np.float32), wave.size)
+
+
+def _fit(wave: np.ndarray, n: int) -> np.ndarray:
+    """Pad or cut to exactly `n` samples (resampling round trips can be a sample off)."""
+    return wave[:n] if wave.size >= n else np.pad(wave, (0, n - wave.size))
+
+
+def mu_law(wave: np.ndarray, mu: float = 255.0) -> np.ndarray:
+    """G.711-style mu-law companding quantised to 8 bits, and back."""
+    x = np.clip(wave, -1.0, 1.0)
+    coded = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    coded = np.round((coded + 1.0) * 127.5) / 127.5 - 1.0
+    return (np.sign(coded) * np.expm1(np.abs(coded) * np.log1p(mu)) / mu).astype(np.float32)
+
+
+def codec(wave: np.ndarray, sample_rate: int, name: str) -> np.ndarray:
+    """Telephone codec round trip at 8 kHz: `mulaw` (G.711) or `gsm` (GSM 06.10 full rate, via libsndfile)."""
+    narrow = soxr.resample(wave, sample_rate, 8000, quality="HQ").astype(np.float32)
+    if name == "mulaw":
+        narrow = mu_law(narrow)
+    elif name == "gsm":
+        buffer = io.BytesIO()
+        sf.write(buffer, np.clip(narrow, -1.0, 1.0), 8000, format="WAV", subtype="GSM610")
+        buffer.seek(0)
+        narrow = sf.read(buffer, dtype="float32")[0]
+    else:
+        raise ValueError(f"unknown codec {name!r}")
+    return _fit(soxr.resample(narrow, 8000, sample_rate, quality="HQ").astype(np.float32), wave.size)
+
+
+def random_eq(wave: np.ndarray, sample_rate: int, max_db: float, rng: np.random.Generator) -> np.ndarray:
+    """A random smooth gain curve (a tilt plus bumps at 6 log-spaced points, within +-max_db)."""
+    freqs = np.geomspace(50.0, sample_rate / 2, 8)
+    tilt = np.linspace(-1.0, 1.0, freqs.size) * rng.uniform(-max_db, max_db) / 2
+    db = np.clip(tilt + rng.uniform(-max_db / 2, max_db / 2, freqs.size), -max_db, max_db)
+    return fft_filter(wave, sample_rate, 10.0 ** (db / 20.0), freqs)
+
+
+def room_impulse(sample_rate: int, rt60: float, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic room: the direct path, then exponentially decaying noise (60 dB down after `rt60` seconds)
+    with sparse early reflections; high frequencies decay faster (a one-pole low-pass on the tail)."""
+    n = max(int(rt60 * sample_rate), 16)
+    t = np.arange(n) / sample_rate
+    tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60)
+    early = np.zeros(n)
+    spikes = rng.integers(int(0.002 * sample_rate), max(int(0.05 * sample_rate), 2), 6)
+    early[np.minimum(spikes, n - 1)] = rng.uniform(0.2, 0.6, 6) * rng.choice([-1, 1], 6)
+    a = rng.uniform(0.3, 0.8)  # a one-pole low-pass keeps the tail darker than white noise
+    smooth = scipy.signal.lfilter([1 - a], [1, -a], tail)
+    rir = early + smooth * rng.uniform(0.1, 0.3)
+    rir[0] = 1.0
+    return rir / np.sqrt(np.sum(rir**2))
+
+
+def reverberate(wave: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    """Convolve with `rir` (FFT), keep the original length and level."""
+    n = wave.size + rir.size - 1
+    size = 1 << (n - 1).bit_length()
+    out = np.fft.irfft(np.fft.rfft(wave, size) * np.fft.rfft(rir, size), size)[: wave.size]
+    scale = np.sqrt((np.mean(wave.astype(np.float64) ** 2) + 1e-12) / (np.mean(out**2) + 1e-12))
+    return (out * scale).astype(np.float32)
+
+
+def speech_span(wave: np.ndarray, sample_rate: int, floor_db: float = 35.0) -> tuple[int, int]:
+    """(first, last) sample of the region whose 10 ms energy is within `floor_db` of the loudest frame."""
+    frame = max(int(0.01 * sample_rate), 1)
+    count = wave.size // frame
+    if count < 3:
+        return 0, wave.size
+    energy = 10 * np.log10(np.mean(wave[: count * frame].reshape(count, frame) ** 2, axis=1) + 1e-10)
+    loud = np.flatnonzero(energy > energy.max() - floor_db)
+    return int(loud[0]) * frame, min((int(loud[-1]) + 1) * frame, wave.size)
+
+
+def trim_silence(wave: np.ndarray, sample_rate: int, margins: tuple[float, float]) -> np.ndarray:
+    """Cut leading/trailing silence down to `margins` seconds (never cutting into the speech span)."""
+    first, last = speech_span(wave, sample_rate)
+    start = max(0, first - int(margins[0] * sample_rate))
+    end = min(wave.size, last + int(margins[1] * sample_rate))
+    return wave[start:end] if end - start >= sample_rate // 10 else wave
+
+
 class WaveAugment:
     """Applies the configured augmentations with their probabilities; one instance per data loader worker."""
 
@@ -62,8 +182,24 @@ class WaveAugment:
         c, rng = self.config, self.rng
         if c.speed_prob and rng.random() < c.speed_prob:
             wave = speed_perturb(wave, rng.uniform(*c.speeds), self.sample_rate)
-        if c.gain_prob and rng.random() < c.gain_prob:
-            wave = apply_gain(wave, rng.uniform(*c.gain_db))
+        sr = self.sample_rate
+        if c.trim_prob and rng.random() < c.trim_prob:
+            wave = trim_silence(wave, sr, (rng.uniform(*c.trim_margin), rng.uniform(*c.trim_margin)))
+        if c.reverb_prob and rng.random() < c.reverb_prob:
+            wave = reverberate(wave, room_impulse(sr, rng.uniform(*c.reverb_rt60), rng))
+        if c.eq_prob and rng.random() < c.eq_prob:
+            wave = random_eq(wave, sr, c.eq_db, rng)
         if c.noise_prob and rng.random() < c.noise_prob:
             wave = add_noise(wave, rng.uniform(*c.noise_snr_db), str(rng.choice(c.noise_colors)), rng)
+        if c.codec_prob and rng.random() < c.codec_prob:
+            wave = codec(wave, sr, str(rng.choice(c.codecs)))
+        elif c.telephone_prob and rng.random() < c.telephone_prob:
+            wave = telephone_band(wave, sr, rng.uniform(*c.telephone_highpass_hz))
+        if c.gain_prob and rng.random() < c.gain_prob:
+            wave = apply_gain(wave, rng.uniform(*c.gain_db))
         return wave
+
+    def vtlp_factor(self) -> float:
+        """A warp factor for this utterance's spectrum (1.0 when VTLP is off or not drawn)."""
+        c = self.config
+        return float(self.rng.uniform(*c.vtlp_range)) if c.vtlp_prob and self.rng.random() < c.vtlp_prob else 1.0

@@ -21,13 +21,14 @@ from ctcasr.text import DEFAULT_ALPHABET
 
 @dataclass
 class DataConfig:
-    corpus: str | None = None  # prepared before training when the manifests are missing (e.g. "an4")
+    corpus: str | list[str] | None = None  # prepared before training when manifests are missing ("an4", [..])
     parts: list[str] = field(default_factory=list)  # librispeech parts to prepare
     merge: list[str] = field(default_factory=list)  # librispeech merged manifests to write (train-960)
     root: str = "data"  # where corpora are prepared
     mirror: str | None = None  # local folder of archives (default: $CTCASR_MIRROR)
-    train_manifest: str = ""
-    dev_manifest: str = ""
+    train_manifest: str | list[str] = ""  # one manifest or several (multi-corpus training)
+    train_weights: list[float] = field(default_factory=list)  # per train manifest: passes per epoch (default 1)
+    dev_manifest: str | list[str] = ""  # several: each reported on its own, the pooled WER picks the best epoch
     test_manifests: list[str] = field(default_factory=list)  # evaluated with the best checkpoint at the end
     batch_seconds: float = 60.0  # padded audio per batch (per device)
     max_duration: float = 30.0  # longer training utterances are skipped (and counted)
@@ -80,6 +81,14 @@ class Recipe:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
+    @property
+    def train_manifests(self) -> list[str]:
+        return as_list(self.data.train_manifest)
+
+    @property
+    def dev_manifests(self) -> list[str]:
+        return as_list(self.data.dev_manifest)
+
     def model_settings(self):
         settings = dict(self.model)
         arch, preset = settings.pop("arch", "deepspeech2"), settings.pop("preset", None)
@@ -87,6 +96,10 @@ class Recipe:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _build(cls: type, data: Any, where: str, source: str) -> Any:

@@ -56,18 +56,35 @@ class LogMel(nn.Module):
 
     @torch.autocast("cuda", enabled=False)
     @torch.autocast("cpu", enabled=False)
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor, warp: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`warp` (B,): vocal-tract-length factors for training (1.0 = none)."""
         c = self.config
         # zero padding at both ends: an utterance gets the same features alone or padded in a batch
         spec = torch.stft(waves.float(), c.n_fft, c.hop_length, c.win_length, self.window, center=True,
                           pad_mode="constant", return_complex=True)
         power = spec.real.square() + spec.imag.square()
+        if warp is not None:
+            power = warp_frequencies(power, warp.to(power.device, power.dtype))
         feats = torch.log(torch.matmul(self.filterbank, power) + 1e-6)
         frames = self.frame_lengths(lengths)
         mask = torch.arange(feats.shape[-1], device=feats.device)[None, :] < frames[:, None]
         if c.normalize == "utterance":
             feats = masked_normalize(feats, mask)
         return feats.masked_fill(~mask[:, None, :], 0.0), frames
+
+
+def warp_frequencies(power: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Vocal tract length perturbation: bin f of utterance b takes the power at f / factors[b] (linear
+    interpolation), so a factor above 1 moves formants up. (B, F, T) in, (B, F, T) out."""
+    bins = power.shape[1]
+    source = torch.arange(bins, device=power.device, dtype=power.dtype)[None, :] / factors[:, None]
+    source = source.clamp(0, bins - 1)
+    low = source.floor().long()
+    high = (low + 1).clamp(max=bins - 1)
+    frac = (source - low.to(power.dtype))[:, :, None]
+    take = lambda index: power.gather(1, index[:, :, None].expand(-1, -1, power.shape[2]))  # noqa: E731
+    return take(low) * (1 - frac) + take(high) * frac
 
 
 def masked_normalize(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -26,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from ctcasr.augment import WaveAugment
 from ctcasr.checkpoint import read_checkpoint, save_checkpoint
-from ctcasr.config import Recipe
+from ctcasr.config import Recipe, as_list
 from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate, seed_worker
 from ctcasr.data.download import file_digest
 from ctcasr.data.manifest import read_manifest
@@ -55,14 +56,17 @@ class CTCTask(L.LightningModule):
         self.spec_augment = SpecAugment(spec) if spec is not None else None
         self.ctc = nn.CTCLoss(blank=0, zero_infinity=True)
         self.decoder = Decoder(DecoderConfig(), self.model.tokenizer)  # greedy, as `ctcasr evaluate` by default
+        self.dev_names = dev_names(recipe.dev_manifests)
         self._dev = self._fresh_dev_state()
 
-    @staticmethod
-    def _fresh_dev_state() -> dict:
-        return {"words": ErrorCounts(), "chars": ErrorCounts(), "loss": 0.0, "batches": 0, "examples": []}
+    def _fresh_dev_state(self) -> list[dict]:
+        return [{"words": ErrorCounts(), "chars": ErrorCounts(), "loss": 0.0, "batches": 0, "examples": []}
+                for _ in self.dev_names]
 
     def _loss(self, batch: dict, train: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        log_probs, lengths = self.model(batch["waves"], batch["wave_lens"], self.spec_augment if train else None)
+        warp = batch.get("warp") if train else None
+        log_probs, lengths = self.model(batch["waves"], batch["wave_lens"], self.spec_augment if train else None,
+                                        warp)
         loss = self.ctc(log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lens"])
         return loss, log_probs, lengths
 
@@ -77,11 +81,11 @@ class CTCTask(L.LightningModule):
         if norms:
             self.log("train/grad_norm", torch.stack(norms).norm(2), on_step=True, on_epoch=False)
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         loss, log_probs, lengths = self._loss(batch, train=False)
         hyps = self.decoder(log_probs, lengths)
         refs = batch["texts"]
-        state = self._dev
+        state = self._dev[dataloader_idx]
         state["words"] += word_errors(refs, hyps)
         state["chars"] += char_errors(refs, hyps)
         state["loss"] += float(loss)
@@ -90,17 +94,25 @@ class CTCTask(L.LightningModule):
             state["examples"].append((refs[0], hyps[0], batch["waves"][0, : batch["wave_lens"][0]].cpu()))
 
     def on_validation_epoch_end(self) -> None:
-        state, self._dev = self._dev, self._fresh_dev_state()
-        w, c = state["words"], state["chars"]
-        totals = torch.tensor([w.errors, w.reference_length, c.errors, c.reference_length, state["loss"],
-                               state["batches"]], dtype=torch.float64, device=self.device)
+        """Log WER / CER / loss of each dev set (`dev/NAME/...` when several) and pooled over all (`dev/...`)."""
+        states, self._dev = self._dev, self._fresh_dev_state()
+        rows = [[st["words"].errors, st["words"].reference_length, st["chars"].errors, st["chars"].reference_length,
+                 st["loss"], st["batches"]] for st in states]
+        totals = torch.tensor(rows, dtype=torch.float64, device=self.device)
         totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
-        wer = 100.0 * float(totals[0]) / max(float(totals[1]), 1.0)
-        cer = 100.0 * float(totals[2]) / max(float(totals[3]), 1.0)
-        dev_loss = float(totals[4]) / max(float(totals[5]), 1.0)
-        self.log_dict({"dev/wer": wer, "dev/cer": cer, "dev/loss": dev_loss}, prog_bar=True, rank_zero_only=True)
+        metrics = {}
+        for name, row in zip(["", *self.dev_names], [totals.sum(0), *totals], strict=False):
+            if name and len(self.dev_names) == 1:
+                break
+            prefix = f"dev/{name}/" if name else "dev/"
+            metrics[prefix + "wer"] = 100.0 * float(row[0]) / max(float(row[1]), 1.0)
+            metrics[prefix + "cer"] = 100.0 * float(row[2]) / max(float(row[3]), 1.0)
+            metrics[prefix + "loss"] = float(row[4]) / max(float(row[5]), 1.0)
+        pooled = ("dev/wer", "dev/cer", "dev/loss")
+        self.log_dict({k: v for k, v in metrics.items() if k not in pooled}, rank_zero_only=True)
+        self.log_dict({k: metrics[k] for k in pooled}, prog_bar=True, rank_zero_only=True)
         if self.trainer.is_global_zero and not self.trainer.sanity_checking:
-            self._log_examples(state["examples"])
+            self._log_examples([e for st in states for e in st["examples"]])
 
     def _log_examples(self, examples: list) -> None:
         logger = self.logger
@@ -129,33 +141,53 @@ class CTCTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+def dev_names(manifests: list[str]) -> list[str]:
+    """Short names for dev manifests: `data/an4/dev.jsonl` -> `an4_dev`."""
+    names = [f"{Path(m).parent.name}_{Path(m).stem}".strip("_") for m in manifests]
+    return names if len(set(names)) == len(names) else [f"{i}_{n}" for i, n in enumerate(names)]
+
+
 class SpeechData(L.LightningDataModule):
     """Datasets and duration-bucketed loaders; batches are sharded across DDP ranks by the sampler."""
 
     def __init__(self, recipe: Recipe, tokenizer: CharTokenizer):
         super().__init__()
         self.recipe, self.tokenizer = recipe, tokenizer
-        self.train_set = self.dev_set = None
+        self.train_set = None
+        self.dev_sets: list[SpeechDataset] = []
+        self.groups = np.zeros(0)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         d, r = self.recipe.data, self.recipe
-        train_items = read_manifest(d.train_manifest)
-        kept = [u for u in train_items if u.duration <= d.max_duration]
-        if len(kept) < len(train_items):
-            print(f"skipping {len(train_items) - len(kept)} training utterances longer than {d.max_duration} s")
+        if d.train_weights and len(d.train_weights) != len(r.train_manifests):
+            raise UserError(f"data.train_weights has {len(d.train_weights)} values for "
+                            f"{len(r.train_manifests)} training manifests")
+        kept, groups = [], []
+        for group, manifest in enumerate(r.train_manifests):
+            items = read_manifest(manifest)
+            usable = [u for u in items if u.duration <= d.max_duration]
+            if len(usable) < len(items):
+                print(f"{manifest}: skipping {len(items) - len(usable)} training utterances longer than "
+                      f"{d.max_duration} s")
+            kept += usable
+            groups += [group] * len(usable)
+        self.groups = np.array(groups)
         augment = WaveAugment(r.augment, r.features.sample_rate, seed=r.trainer.seed)
         self.train_set = SpeechDataset(kept, self.tokenizer, r.features.sample_rate, augment)
-        self.dev_set = SpeechDataset(read_manifest(d.dev_manifest), self.tokenizer, r.features.sample_rate)
+        self.dev_sets = [SpeechDataset(read_manifest(m), self.tokenizer, r.features.sample_rate)
+                         for m in r.dev_manifests]
         if self.tokenizer.oov_counts:
             print(oov_summary(self.tokenizer.oov_counts))
 
     def _loader(self, dataset: SpeechDataset, train: bool) -> DataLoader:
         d, t = self.recipe.data, self.recipe.trainer
+        weights = (d.train_weights or None) if train else None
         sampler = DurationBatchSampler(dataset.durations, d.batch_seconds, shuffle=train, seed=t.seed,
                                        sortagrad=train and t.sortagrad, rank=self.trainer.global_rank,
-                                       world_size=self.trainer.world_size, pad=train)
+                                       world_size=self.trainer.world_size, pad=train,
+                                       groups=self.groups if train else None, weights=weights)
         workers = d.num_workers
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
                           worker_init_fn=seed_worker, persistent_workers=workers > 0)
@@ -163,8 +195,9 @@ class SpeechData(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, train=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.dev_set, train=False)
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        loaders = [self._loader(dev, train=False) for dev in self.dev_sets]
+        return loaders[0] if len(loaders) == 1 else loaders
 
 
 class RunRecorder(Callback):
@@ -227,6 +260,9 @@ class RunRecorder(Callback):
                "dev_loss": _num(m.get("dev/loss")),
                "dev_cer": _num(m.get("dev/cer")), "dev_wer": _num(m.get("dev/wer")),
                "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None}
+        for name in pl_module.dev_names if len(pl_module.dev_names) > 1 else ():
+            for metric in ("wer", "cer", "loss"):
+                row[f"dev_{name}_{metric}"] = _num(m.get(f"dev/{name}/{metric}"))
         self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
         improved = row["dev_wer"] is not None and row["dev_wer"] < self.best_wer
         if improved:
@@ -279,11 +315,17 @@ def plot_curves(history: list[dict], run_dir: Path) -> list[Path]:
 
     epochs = [h["epoch"] + 1 for h in history]
     written = []
-    for name, series in {"loss": [("train_loss", "train"), ("dev_loss", "dev")],
-                         "cer": [("dev_cer", "dev")], "wer": [("dev_wer", "dev")]}.items():
+    per_dev = sorted({k[4:-4] for h in history for k in h if k.startswith("dev_") and k.endswith("_wer")} - {""})
+    curves = {"loss": [("train_loss", "train"), ("dev_loss", "dev")], "cer": [("dev_cer", "dev")],
+              "wer": [("dev_wer", "dev" if not per_dev else "dev (pooled)")]}
+    for name in per_dev:
+        curves["cer"].append((f"dev_{name}_cer", name))
+        curves["wer"].append((f"dev_{name}_wer", name))
+    for name, series in curves.items():
         fig, ax = plt.subplots(figsize=(6, 4))
         for key, label in series:
-            ax.plot(epochs, [h[key] for h in history], marker="o", markersize=3, label=label)
+            values = [math.nan if h.get(key) is None else h[key] for h in history]
+            ax.plot(epochs, values, marker="o", markersize=3, label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel(name.upper() + (" (%)" if name != "loss" else " (CTC)"))
         ax.grid(alpha=0.3)
@@ -331,12 +373,14 @@ def precision_for(setting: str, accelerator: str) -> str:
 def prepare_data(recipe: Recipe) -> None:
     """Prepare the recipe's corpus when any of its manifests is missing."""
     d = recipe.data
-    if all(Path(p).is_file() for p in (d.train_manifest, d.dev_manifest, *d.test_manifests)) or not d.corpus:
+    manifests = (*recipe.train_manifests, *recipe.dev_manifests, *d.test_manifests)
+    if all(Path(p).is_file() for p in manifests) or not d.corpus:
         return
     from ctcasr.data.corpora import prepare_corpus
 
-    options = {"parts": tuple(d.parts), "merge": tuple(d.merge)} if d.corpus == "librispeech" else {}
-    prepare_corpus(d.corpus, d.root, d.mirror or os.environ.get("CTCASR_MIRROR"), **options)
+    for corpus in as_list(d.corpus):
+        options = {"parts": tuple(d.parts), "merge": tuple(d.merge)} if corpus == "librispeech" else {}
+        prepare_corpus(corpus, d.root, d.mirror or os.environ.get("CTCASR_MIRROR"), **options)
 
 
 def evaluate_at_end(recipe: Recipe, checkpoint: Path, run_dir: Path) -> None:

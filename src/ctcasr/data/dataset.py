@@ -39,12 +39,15 @@ class SpeechDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str, float]:
+        """(wave, target ids, text, vocal-tract warp factor for the features)."""
         wave = load(self.items[index].audio_filepath, self.sample_rate)
+        warp = 1.0
         if self.augment is not None:
             wave = self.augment(wave)
+            warp = self.augment.vtlp_factor()
         target = torch.from_numpy(self.targets[index].astype(np.int64))
-        return torch.from_numpy(np.ascontiguousarray(wave)), target, self.texts[index]
+        return torch.from_numpy(np.ascontiguousarray(wave)), target, self.texts[index], warp
 
 
 def seed_worker(worker_id: int) -> None:
@@ -55,12 +58,13 @@ def seed_worker(worker_id: int) -> None:
         dataset.augment.rng = np.random.default_rng(info.seed % 2**32)
 
 
-def collate(batch: list[tuple[torch.Tensor, torch.Tensor, str]]) -> dict:
-    waves, targets, texts = zip(*batch, strict=True)
+def collate(batch: list[tuple[torch.Tensor, torch.Tensor, str, float]]) -> dict:
+    waves, targets, texts, warps = zip(*batch, strict=True)
     padded, wave_lens = pad_batch(list(waves))
     target_lens = torch.tensor([t.numel() for t in targets])
+    warp = torch.tensor(warps, dtype=torch.float32) if any(w != 1.0 for w in warps) else None
     return {"waves": padded, "wave_lens": wave_lens, "targets": torch.cat(targets), "target_lens": target_lens,
-            "texts": list(texts)}
+            "texts": list(texts), "warp": warp}
 
 
 class DurationBatchSampler(Sampler[list[int]]):
@@ -69,40 +73,82 @@ class DurationBatchSampler(Sampler[list[int]]):
     Utterances are sorted by duration and cut into batches; batch order is shuffled every epoch (seeded by
     `seed` and the epoch), except with `sortagrad` in epoch 0, where batches go shortest first. With several
     DDP ranks each rank takes every `world_size`-th batch; with `pad` (training) all ranks get the same number.
+
+    Several corpora: `groups` gives each utterance's corpus and `weights` how often each corpus is seen per
+    epoch: weight 2 takes every utterance twice, 0.5 a fresh random half each epoch (seeded by `seed` and the
+    epoch). The number of batches per epoch is fixed by epoch 0 (later epochs repeat or leave out a batch or two),
+    so learning-rate schedules know the run's length.
     """
 
     def __init__(self, durations: np.ndarray, batch_seconds: float, shuffle: bool = True, seed: int = 0,
                  sortagrad: bool = False, rank: int = 0, world_size: int = 1, max_batch_size: int = 512,
-                 pad: bool = True):
+                 pad: bool = True, groups: np.ndarray | None = None, weights: list[float] | None = None):
         self.pad = pad
         self.shuffle, self.seed, self.sortagrad = shuffle, seed, sortagrad
         self.rank, self.world_size = rank, world_size
+        self.durations, self.batch_seconds, self.max_batch_size = durations, batch_seconds, max_batch_size
+        self.groups, self.weights = groups, weights
+        self.weighted = groups is not None and weights is not None and any(w != 1.0 for w in weights)
         self.epoch = 0
-        order = np.argsort(durations, kind="stable")
-        self.batches: list[list[int]] = []
+        # Lightning calls `set_epoch` on `batch_sampler.sampler` (never on the batch sampler itself) before
+        # each epoch's iterator is made: point it here, or every epoch would replay epoch 0's order
+        self.sampler = _EpochSetter(self)
+        self.batches = self._batches(self.epoch_indices(0))
+        self.num_batches = len(self.batches)
+
+    def epoch_indices(self, epoch: int) -> np.ndarray:
+        """The utterances of `epoch` (with repeats when a corpus weight is above 1)."""
+        everything = np.arange(len(self.durations))
+        if not self.weighted:
+            return everything
+        rng = np.random.default_rng([self.seed, epoch, 7])
+        chosen = []
+        for group, weight in enumerate(self.weights):
+            members = everything[self.groups == group]
+            whole, fraction = divmod(float(weight), 1.0)
+            chosen += [members] * int(whole)
+            extra = int(round(fraction * members.size))
+            if extra:
+                chosen.append(rng.choice(members, extra, replace=False))
+        return np.concatenate(chosen) if chosen else everything[:0]
+
+    def _batches(self, indices: np.ndarray) -> list[list[int]]:
+        order = indices[np.argsort(self.durations[indices], kind="stable")]
+        batches: list[list[int]] = []
         current: list[int] = []
         for index in order:
-            longest = durations[index]  # sorted ascending: the newest is the longest
-            if current and (longest * (len(current) + 1) > batch_seconds or len(current) >= max_batch_size):
-                self.batches.append(current)
+            longest = self.durations[index]  # sorted ascending: the newest is the longest
+            if current and (longest * (len(current) + 1) > self.batch_seconds
+                            or len(current) >= self.max_batch_size):
+                batches.append(current)
                 current = []
             current.append(int(index))
         if current:
-            self.batches.append(current)
+            batches.append(current)
+        return batches
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        if self.weighted:
+            self.batches = self._batches(self.epoch_indices(epoch))
 
     def __len__(self) -> int:
         if self.pad:
-            return math.ceil(len(self.batches) / self.world_size)
-        return len(range(self.rank, len(self.batches), self.world_size))
+            return math.ceil(self.num_batches / self.world_size)
+        return len(range(self.rank, self.num_batches, self.world_size))
 
     def __iter__(self) -> Iterator[list[int]]:
         order = np.arange(len(self.batches))
         if self.shuffle and not (self.sortagrad and self.epoch == 0):
             order = np.random.default_rng(self.seed + self.epoch).permutation(order)
-        if self.pad:  # repeat a few batches so that every rank runs the same number of steps
-            order = np.resize(order, len(self) * self.world_size)
+        if self.pad or len(order) != self.num_batches:  # every rank and epoch runs the same number of steps
+            order = np.resize(order, len(self) * self.world_size if self.pad else self.num_batches)
         for i in order[self.rank :: self.world_size]:
             yield self.batches[int(i)]
+
+
+class _EpochSetter:
+    """What Lightning sees as `batch_sampler.sampler`: forwards `set_epoch` to the batch sampler."""
+
+    def __init__(self, owner: DurationBatchSampler):
+        self.set_epoch = owner.set_epoch

@@ -29,9 +29,9 @@ class ASRModel(nn.Module):
         """Seconds between two output (log-prob) frames: the feature hop times the encoder's time strides."""
         return self.features.config.hop_length * self.encoder.time_stride / self.sample_rate
 
-    def forward(self, waves: torch.Tensor, wave_lens: torch.Tensor,
-                spec_augment: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        feats, frames = self.features(waves, wave_lens)
+    def forward(self, waves: torch.Tensor, wave_lens: torch.Tensor, spec_augment: nn.Module | None = None,
+                warp: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, frames = self.features(waves, wave_lens, warp)
         if spec_augment is not None:
             feats = spec_augment(feats, frames)
         return self.encoder(feats, frames)

