@@ -39,6 +39,8 @@ def cmd_data(args: argparse.Namespace) -> None:
         raise UserError(f"unexpected argument {args.folder!r} (only `custom` takes a folder)")
     elif args.corpus == "librispeech":
         options = {"parts": _split_list(args.parts), "merge": _split_list(args.merge or "")}
+    elif args.corpus == "libritts":
+        options = {"parts": _split_list(args.parts)}
     manifests = prepare_corpus(args.corpus, args.out, mirror, **options)
     parts = [f"{split}: {summarize(read_manifest(path))}" for split, path in manifests.items()]
     print(f"{args.corpus} in {args.out} — " + "; ".join(parts))
@@ -140,6 +142,21 @@ def cmd_lm_build(args: argparse.Namespace) -> None:
     print(f"{args.out}: {args.order}-gram Kneser-Ney LM of {stats.summary()};{counts}")
 
 
+def cmd_lm_train_neural(args: argparse.Namespace) -> None:
+    from ctcasr.decoding.lm_build import read_text_lines
+    from ctcasr.decoding.neural_lm import NeuralLMConfig, train_neural_lm
+
+    sentences = [line for path in args.texts for line in read_text_lines(path) if line.strip()]
+    if not sentences:
+        raise UserError("the training text is empty", args.texts[0])
+    config = NeuralLMConfig(embedding=args.embedding, hidden=args.hidden, layers=args.layers,
+                            min_count=args.min_count)
+    report = train_neural_lm(sentences, args.out, config, epochs=args.epochs, log=lambda m: print(m, flush=True))
+    print(f"{args.out}: LSTM LM, {report['vocabulary']} words, dev perplexity {report['initial_dev_perplexity']:.1f}"
+          f" -> {report['dev_perplexity']:.1f} ({report['train_sentences']} training sentences, "
+          f"{report['train_s']:.0f} s)")
+
+
 def cmd_lm_download(args: argparse.Namespace) -> None:
     from ctcasr.artifacts import describe, fetch_artifact, load_registry
     from ctcasr.data.download import file_digest
@@ -174,8 +191,26 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"results table in {args.readme} regenerated from {args.results}/*.json")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error format: one `error:` line, exit code 2 (no usage block)."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ctcasr", description="CTC speech recognition toolkit")
+    parser = Parser(prog="ctcasr", description="CTC speech recognition toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="download / take from a mirror, convert and write manifests for a corpus")
@@ -183,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", nargs="?", help="custom only: DIR with audio/ and transcriptions/, or just audio")
     p.add_argument("--out", default="data", help="folder for prepared corpora (default: data)")
     p.add_argument("--parts", default="dev-clean,test-clean",
-                   help="librispeech: comma-separated parts, e.g. train-clean-360,dev-clean,test-clean,test-other")
+                   help="librispeech / libritts: comma-separated parts, e.g. train-clean-360,dev-clean,test-clean")
     p.add_argument("--merge", help="librispeech: also write merged manifests, e.g. train-960 or train-460")
     p.add_argument("--name", help="custom: manifest name (default: the folder's name)")
     p.add_argument("--allow-missing", action="store_true", help="custom: skip audio without a transcription")
@@ -236,6 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--prune", help="minimum counts per order, e.g. 0,1,1 drops singleton bigrams and trigrams")
     q.add_argument("--alphabet", default=DEFAULT_ALPHABET, help="the tokenizer's characters (default: %(default)r)")
     q.set_defaults(func=cmd_lm_build)
+    q = lm_sub.add_parser("train-neural", help="train a small word LSTM LM for n-best rescoring (--rescore-lm)")
+    q.add_argument("texts", nargs="+", help="text files: plain lines (.txt, .gz), manifests (.jsonl), LJSpeech .csv")
+    q.add_argument("--out", required=True, help="the neural LM file to write (lm.pt)")
+    q.add_argument("--epochs", type=_positive_int, default=8, help="training epochs (default 8)")
+    q.add_argument("--embedding", type=_positive_int, default=256, help="word embedding size (default 256)")
+    q.add_argument("--hidden", type=_positive_int, default=256, help="LSTM size (default 256)")
+    q.add_argument("--layers", type=_positive_int, default=1, help="LSTM layers (default 1)")
+    q.add_argument("--min-count", type=_positive_int, default=1, help="rarer words become <unk> (default 1)")
+    q.set_defaults(func=cmd_lm_train_neural)
     q = lm_sub.add_parser("download", help="fetch an OpenSLR-11 LibriSpeech LM (no NAME: list them)")
     q.add_argument("name", nargs="?")
     q.add_argument("--out", default="artifacts", help="where downloads go (default: artifacts)")

@@ -380,6 +380,7 @@ def prepare_data(recipe: Recipe) -> None:
 
     for corpus in as_list(d.corpus):
         options = {"parts": tuple(d.parts), "merge": tuple(d.merge)} if corpus == "librispeech" else {}
+        options = {"parts": tuple(d.parts)} if corpus == "libritts" else options
         prepare_corpus(corpus, d.root, d.mirror or os.environ.get("CTCASR_MIRROR"), **options)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from ctcasr.decoding.beam import Fusion, Hypothesis, beam_decode
 from ctcasr.decoding.greedy import greedy_decode
-from ctcasr.decoding.lm import WordLM
+from ctcasr.decoding.lm import WordLM, load_rescorer
 from ctcasr.errors import UserError
 from ctcasr.text import CharTokenizer
 
@@ -75,7 +75,7 @@ class Decoder:
             self.fusion = Fusion(self.lm, tokenizer.alphabet, self.space, config.alpha, config.beta,
                                  config.unk_penalty)
         if config.rescore_lm:
-            self.rescorer = WordLM(config.rescore_lm, tokenizer.alphabet)
+            self.rescorer = load_rescorer(config.rescore_lm, tokenizer.alphabet)
         if config.decoder == "flashlight":
             from ctcasr.decoding.flashlight import FlashlightBackend
 
@@ -105,9 +105,9 @@ class Decoder:
 
     def _rescore(self, hyps: list[Hypothesis]) -> list[Hypothesis]:
         weight = self.config.rescore_weight
-        for h in hyps:
-            words = [w for w, _, _ in h.words(self.tokenizer.alphabet, self.space)]
-            h.rescore = self.rescorer.sentence_score(words)
+        sentences = [[w for w, _, _ in h.words(self.tokenizer.alphabet, self.space)] for h in hyps]
+        for h, score in zip(hyps, self.rescorer.score_sentences(sentences), strict=True):
+            h.rescore = score
         return sorted(hyps, key=lambda h: h.score + weight * h.rescore, reverse=True)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:

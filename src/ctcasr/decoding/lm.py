@@ -165,3 +165,15 @@ class WordLM:
             logp, state = self.score(state, word)
             total += logp
         return total + self.end(state)
+
+    def score_sentences(self, sentences: list[list[str]]) -> list[float]:
+        return [self.sentence_score(words) for words in sentences]
+
+
+def load_rescorer(path: str | os.PathLike, alphabet: str):
+    """A second-pass LM for n-best rescoring: a ctcasr neural LM (torch file) or a word n-gram (KenLM)."""
+    from ctcasr.decoding.neural_lm import is_neural_lm, load_neural_lm
+
+    if Path(path).is_file() and is_neural_lm(path):
+        return load_neural_lm(path)
+    return WordLM(path, alphabet)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ctcasr.errors import UserError
 
-CORPORA = ("an4", "librispeech", "ljspeech", "speechocean762", "custom")
+CORPORA = ("an4", "librispeech", "libritts", "ljspeech", "speechocean762", "custom")
 
 
 def prepare_corpus(corpus: str, out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None,
