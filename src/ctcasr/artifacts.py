@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from ctcasr.data.download import download, file_digest
 from ctcasr.errors import UserError
+from ctcasr.schema import build, limits
 
 REGISTRY = Path(__file__).with_name("artifacts.yaml")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +24,7 @@ class Artifact:
     description: str
     url: str | None = None  # downloaded from here ...
     local: str | None = None  # ... or shipped in the repository at this path
-    size: int | None = None
+    size: int | None = field(default=None, metadata=limits(0))
     sha256: str | None = None  # None: the publisher gives no checksum; the digest is printed on download
 
 
@@ -32,9 +34,22 @@ def load_registry(path: str | os.PathLike | None = None) -> dict[str, Artifact]:
         raise UserError("artifact registry does not exist", path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return {name: Artifact(name=name, **entry) for name, entry in data.items()}
-    except (yaml.YAMLError, TypeError) as exc:
-        raise UserError(f"artifact registry is not valid ({exc})", path) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"artifact registry is not valid YAML ({' '.join(str(exc).split())[:160]})", path) from None
+    if not isinstance(data, dict):
+        raise UserError("artifact registry must map names to entries", path)
+    artifacts = {}
+    for name, entry in data.items():
+        if not isinstance(entry, dict):
+            raise UserError(f"entry {name!r} must be a mapping (kind, description, url or local, ...)", path)
+        artifact = build(Artifact, {"name": str(name), **entry}, str(name), str(path))
+        if artifact.url and urllib.parse.urlsplit(artifact.url).scheme not in ("http", "https", "file"):
+            raise UserError(f"entry {name!r}: url must be an absolute http(s) or file URL, got {artifact.url!r}",
+                            path)
+        if not artifact.url and not artifact.local:
+            raise UserError(f"entry {name!r} has neither a url nor a local path", path)
+        artifacts[str(name)] = artifact
+    return artifacts
 
 
 def describe(artifacts: dict[str, Artifact]) -> str:

@@ -18,28 +18,41 @@ import soundfile as sf
 import soxr
 
 from ctcasr.features import SpecAugmentConfig
+from ctcasr.schema import limits
+
+PROBABILITY = limits(0, 1)
+CODECS = ("mulaw", "gsm")
 
 
 @dataclass
 class AugmentConfig:
-    speed_prob: float = 0.0
+    """Each augmentation is drawn per utterance with its probability; ranges are [low, high]."""
+
+    speed_prob: float = field(default=0.0, metadata=PROBABILITY)
     speeds: list[float] = field(default_factory=lambda: [0.9, 1.1])  # uniform range [min, max]
-    gain_prob: float = 0.0
+    gain_prob: float = field(default=0.0, metadata=PROBABILITY)
     gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])
-    noise_prob: float = 0.0
+    noise_prob: float = field(default=0.0, metadata=PROBABILITY)
     noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 40.0])
-    noise_colors: list[str] = field(default_factory=lambda: ["white", "pink", "brown"])
-    telephone_prob: float = 0.0  # resample to 8 kHz and back (nothing above 4 kHz) ...
-    telephone_highpass_hz: list[float] = field(default_factory=lambda: [0.0, 300.0])  # ... and cut the lows
-    codec_prob: float = 0.0  # encode/decode at 8 kHz with one of `codecs` (telephone codecs)
-    codecs: list[str] = field(default_factory=lambda: ["mulaw", "gsm"])
-    eq_prob: float = 0.0  # random smooth spectral tilt and bumps: another microphone
-    eq_db: float = 6.0  # largest boost or cut
-    reverb_prob: float = 0.0  # synthetic room impulse response
-    reverb_rt60: list[float] = field(default_factory=lambda: [0.15, 0.7])  # reverberation time range, seconds
-    trim_prob: float = 0.0  # cut leading and trailing silence down to a random margin
-    trim_margin: list[float] = field(default_factory=lambda: [0.0, 0.1])  # seconds of silence kept each side
-    vtlp_prob: float = 0.0  # vocal tract length perturbation (applied in LogMel, on the spectrum)
+    noise_colors: list[str] = field(default_factory=lambda: ["white", "pink", "brown"],
+                                    metadata=limits(choices=("white", "pink", "brown")))
+    # telephone band: resampled to 8 kHz and back (nothing above 4 kHz), then a random high-pass
+    telephone_prob: float = field(default=0.0, metadata=PROBABILITY)
+    telephone_highpass_hz: list[float] = field(default_factory=lambda: [0.0, 300.0], metadata=limits(0, 3000))
+    # telephone codecs at 8 kHz (G.711 mu-law, GSM 06.10)
+    codec_prob: float = field(default=0.0, metadata=PROBABILITY)
+    codecs: list[str] = field(default_factory=lambda: ["mulaw", "gsm"], metadata=limits(choices=CODECS))
+    # another microphone: a random smooth tilt and bumps of at most eq_db
+    eq_prob: float = field(default=0.0, metadata=PROBABILITY)
+    eq_db: float = field(default=6.0, metadata=limits(0, 40))
+    # a synthetic room impulse response
+    reverb_prob: float = field(default=0.0, metadata=PROBABILITY)
+    reverb_rt60: list[float] = field(default_factory=lambda: [0.15, 0.7])  # reverberation time, seconds
+    # leading and trailing silence cut down to a random margin (seconds kept each side)
+    trim_prob: float = field(default=0.0, metadata=PROBABILITY)
+    trim_margin: list[float] = field(default_factory=lambda: [0.0, 0.1], metadata=limits(0))
+    # vocal tract length perturbation (applied in LogMel, on the spectrum)
+    vtlp_prob: float = field(default=0.0, metadata=PROBABILITY)
     vtlp_range: list[float] = field(default_factory=lambda: [0.9, 1.1])
     spec_augment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
 

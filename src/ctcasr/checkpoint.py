@@ -13,6 +13,7 @@ from ctcasr.features import FeatureConfig
 from ctcasr.files import atomic_path
 from ctcasr.models import model_config
 from ctcasr.models.asr import ASRModel
+from ctcasr.schema import build
 from ctcasr.text import CharTokenizer
 
 FORMAT = "ctcasr-checkpoint"
@@ -38,31 +39,65 @@ def save_checkpoint(path: str | os.PathLike, model: ASRModel, metadata: dict | N
         torch.save(checkpoint_dict(model, metadata), tmp)
 
 
+SCHEMA = {"arch": str, "model": dict, "features": dict, "tokenizer": dict, "state_dict": dict}
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The checkpoint's dictionary, unpickled with `weights_only` (no code can run), its schema checked."""
     if not Path(path).is_file():
         raise UserError("checkpoint does not exist", path)
+    if Path(path).stat().st_size == 0:
+        raise UserError("not a ctcasr checkpoint (the file is empty)", path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on foreign files
-        raise UserError(f"not a ctcasr checkpoint (cannot be read: {str(exc).splitlines()[0][:120]})", path) from None
+        raise UserError(f"not a ctcasr checkpoint (cannot be read safely: {first_sentence(exc)})", path) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError("not a ctcasr checkpoint (no ctcasr format marker)", path)
-    if data.get("version", 0) > VERSION:
-        raise UserError(f"checkpoint version {data['version']} is newer than this ctcasr understands", path)
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise UserError(f"checkpoint version must be a whole number, got {version!r}", path)
+    if version > VERSION:
+        raise UserError(f"checkpoint version {version} is newer than this ctcasr understands ({VERSION})", path)
+    for key, kind in SCHEMA.items():
+        if not isinstance(data.get(key), kind):
+            raise UserError(f"checkpoint is damaged: {key!r} is missing or not a {kind.__name__}", path)
     return data
 
 
-def model_from_dict(data: dict) -> ASRModel:
-    config = model_config(data["arch"], None, data["model"])
-    model = ASRModel(data["arch"], config, FeatureConfig(**data["features"]),
-                     CharTokenizer.from_dict(data["tokenizer"]))
-    model.encoder.load_state_dict(data["state_dict"])
+def first_sentence(exc: BaseException, limit: int = 200) -> str:
+    """An exception's first line, cut at a word boundary when it is long."""
+    text = " ".join(str(exc).splitlines()[0].split()) if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def model_from_dict(data: dict, source: str | os.PathLike | None = None) -> ASRModel:
+    """Rebuild the model; each section is checked and a weights mismatch is explained in sizes."""
+    where = str(source) if source else None
+    config = model_config(data["arch"], None, data["model"], where)
+    features = build(FeatureConfig, data["features"], "features", where)
+    tokenizer = CharTokenizer.from_dict(data["tokenizer"], where)
+    model = ASRModel(data["arch"], config, features, tokenizer)
+    load_weights(model.encoder, data["state_dict"], where)
     return model
+
+
+def load_weights(module: torch.nn.Module, state_dict: dict, source: str | None = None) -> None:
+    """`load_state_dict`, with a mismatch explained as the tensors' shapes (or names) that differ."""
+    own = module.state_dict()
+    try:
+        module.load_state_dict(state_dict)
+    except RuntimeError:
+        shapes = [f"{k}: has {tuple(v.shape)}, needs {tuple(own[k].shape)}" for k, v in state_dict.items()
+                  if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+        missing = sorted(set(own) - set(state_dict))
+        detail = "; ".join(shapes[:3]) or (f"missing {', '.join(missing[:3])}" if missing else "names differ")
+        raise UserError(f"weights do not fit the model they describe ({detail})", source) from None
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> ASRModel:
     """Rebuild tokenizer, features and model from a checkpoint file, in eval mode."""
     data = read_checkpoint(path)
-    model = model_from_dict(data)
-    model.metadata = data.get("metadata", {})
+    model = model_from_dict(data, path)
+    model.metadata = data.get("metadata", {}) if isinstance(data.get("metadata"), dict) else {}
     return model.to(device).eval()

@@ -8,6 +8,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from ctcasr import __version__
 from ctcasr.data.corpora import CORPORA
 from ctcasr.errors import UserError, one_line
 from ctcasr.text import DEFAULT_ALPHABET
@@ -28,21 +29,24 @@ def set_wait_policy(command: str) -> None:
 def cmd_data(args: argparse.Namespace) -> None:
     from ctcasr.data.corpora import prepare_corpus
     from ctcasr.data.manifest import read_manifest, summarize
+    from ctcasr.files import check_output_dir
 
     mirror = args.mirror or os.environ.get(DEFAULT_MIRROR_ENV)
     options: dict = {}
     if args.corpus == "custom":
         if not args.folder:
             raise UserError("ctcasr data custom needs the folder to read: ctcasr data custom DIR")
-        options = {"folder": args.folder, "name": args.name, "allow_missing": args.allow_missing}
+        options = {"folder": args.folder, "name": args.name, "allow_missing": args.allow_missing,
+                   "dev_fraction": args.dev_fraction}
     elif args.folder:
         raise UserError(f"unexpected argument {args.folder!r} (only `custom` takes a folder)")
     elif args.corpus == "librispeech":
         options = {"parts": _split_list(args.parts), "merge": _split_list(args.merge or "")}
     elif args.corpus == "libritts":
         options = {"parts": _split_list(args.parts)}
+    check_output_dir(args.out)
     manifests = prepare_corpus(args.corpus, args.out, mirror, **options)
-    parts = [f"{split}: {summarize(read_manifest(path))}" for split, path in manifests.items()]
+    parts = [f"{split}: {summarize(read_manifest(path))} -> {path}" for split, path in manifests.items()]
     print(f"{args.corpus} in {args.out} — " + "; ".join(parts))
 
 
@@ -63,7 +67,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     report = evaluate_manifest(args.model, args.manifest, out=args.out, batch_seconds=args.batch_seconds,
                                device=args.device, command=shlex.join(["ctcasr", *sys.argv[1:]]),
-                               decoding=_decoding(args))
+                               decoding=_decoding(args, model_default=True), chunk_seconds=args.chunk_seconds)
     print(f"{args.manifest}: WER {report['wer']:.2f} %  CER {report['cer']:.2f} %  "
           f"({report['num_utterances']} utterances, {report['real_time_factor_inverse']:.0f}x real time)"
           + (f"; report {args.out}" if args.out else ""))
@@ -75,7 +79,7 @@ DECODING_FLAGS = ("decoder", "beam", "nbest", "lm", "alpha", "beta", "lexicon", 
 def _decoding(args: argparse.Namespace, model_default: bool = False):
     """Decoding settings: command-line flags over --decoding FILE over (for transcribe) the model's own file."""
     from ctcasr.decoding import DecoderConfig
-    from ctcasr.decoding.settings import load_decoding, model_decoding_path
+    from ctcasr.decoding.settings import load_decoding, model_decoding_path, without_unavailable_lm
 
     flags = {name: getattr(args, name) for name in DECODING_FLAGS}
     source = args.decoding
@@ -83,6 +87,8 @@ def _decoding(args: argparse.Namespace, model_default: bool = False):
         return DecoderConfig(**{k: v for k, v in flags.items() if v is not None})
     if source is None and model_default and model_decoding_path(args.model).is_file():
         source = model_decoding_path(args.model)
+        config = load_decoding(source, **flags)
+        return config if flags["lm"] else without_unavailable_lm(config, source)
     if source:
         return load_decoding(source, **flags)
     if flags["lm"] and flags["decoder"] is None:
@@ -93,7 +99,9 @@ def _decoding(args: argparse.Namespace, model_default: bool = False):
 def _decoder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoding", help="decoding settings YAML (as `ctcasr tune-lm` writes); flags override it")
     p.add_argument("--decoder", choices=("greedy", "beam", "flashlight"),
-                   help="greedy (default), beam (own CTC prefix beam search) or flashlight (flashlight-text)")
+                   help="greedy, beam (own CTC prefix beam search) or flashlight (flashlight-text); default: the "
+                        "settings in MODEL.decoding.yaml beside the model when it has one (the shipped models: "
+                        "beam search with their tuned LM), else greedy")
     p.add_argument("--beam", type=int, help="beam width (default 10)")
     p.add_argument("--nbest", type=int, help="hypotheses to keep per utterance (default 1)")
     p.add_argument("--lm", help="word n-gram LM (ARPA, .arpa.gz or KenLM binary) fused into the search")
@@ -133,13 +141,15 @@ def cmd_download(args: argparse.Namespace) -> None:
 
 
 def cmd_lm_build(args: argparse.Namespace) -> None:
-    from ctcasr.decoding.lm_build import build_lm, ngram_counts
+    from ctcasr.decoding.lm_build import build_lm
 
-    prune = tuple(int(p) for p in _split_list(args.prune or ""))
+    try:
+        prune = tuple(int(p) for p in _split_list(args.prune or ""))
+    except ValueError:
+        raise UserError(f"--prune takes comma-separated whole numbers, e.g. 0,1,1; got {args.prune!r}") from None
     stats = build_lm(args.texts, args.out, order=args.order, prune=prune, alphabet=args.alphabet)
-    counts = "" if args.out.endswith((".bin", ".binary", ".klm")) else " " + " ".join(
-        f"{n}-grams={c}" for n, c in ngram_counts(args.out).items())
-    print(f"{args.out}: {args.order}-gram Kneser-Ney LM of {stats.summary()};{counts}")
+    counts = " ".join(f"{n}-grams={c}" for n, c in stats.counts.items())
+    print(f"{args.out}: {args.order}-gram Kneser-Ney LM of {stats.summary()}; {counts}")
 
 
 def cmd_lm_train_neural(args: argparse.Namespace) -> None:
@@ -211,9 +221,15 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="ctcasr", description="CTC speech recognition toolkit")
+    parser.add_argument("--version", action="version", version=f"ctcasr {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--threads", type=_positive_int, default=None,
+                        help="CPU threads for computation (default: all cores; waiting threads sleep, so a busy "
+                             "machine is not slowed down)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("data", help="download / take from a mirror, convert and write manifests for a corpus")
+    p = sub.add_parser("data", parents=[common],
+                        help="download / take from a mirror, convert and write manifests for a corpus")
     p.add_argument("corpus", choices=CORPORA)
     p.add_argument("folder", nargs="?", help="custom only: DIR with audio/ and transcriptions/, or just audio")
     p.add_argument("--out", default="data", help="folder for prepared corpora (default: data)")
@@ -222,40 +238,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge", help="librispeech: also write merged manifests, e.g. train-960 or train-460")
     p.add_argument("--name", help="custom: manifest name (default: the folder's name)")
     p.add_argument("--allow-missing", action="store_true", help="custom: skip audio without a transcription")
+    p.add_argument("--dev-fraction", type=float, default=0.0,
+                   help="custom: hold out about this fraction as NAME-dev.jsonl, whole speakers when the files "
+                        "are in per-speaker folders (default 0: one manifest)")
     p.add_argument("--mirror", help=f"local folder holding the official archives (default: ${DEFAULT_MIRROR_ENV})")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("train", help="train a model from a YAML recipe")
+    p = sub.add_parser("train", parents=[common], help="train a model from a YAML recipe")
     p.add_argument("recipe", help="recipe YAML (recipes/*.yaml)")
     p.add_argument("overrides", nargs="*", help="recipe overrides: section.key=value")
     p.add_argument("--resume", action="store_true", help="continue the run in trainer.out_dir from its last epoch")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="WER / CER of a model on a manifest")
+    p = sub.add_parser("evaluate", parents=[common], help="WER / CER of a model on a manifest")
     p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt)")
     p.add_argument("--manifest", required=True, help="JSONL manifest")
     p.add_argument("--out", help="write a JSON report here")
-    p.add_argument("--batch-seconds", type=float, default=120.0, help="audio per batch")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
+    p.add_argument("--batch-seconds", type=float, default=120.0, help="audio per batch (default: %(default)s)")
+    p.add_argument("--chunk-seconds", type=float, default=20.0,
+                   help="longer utterances are decoded in chunks cut at pauses, as transcribe does (default: "
+                        "%(default)s)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
     _decoder_options(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("score", help="WER / CER of a hypothesis file against a reference file (`id text` lines)")
+    p = sub.add_parser("score", parents=[common],
+                        help="WER / CER of a hypothesis file against a reference file (`id text` lines)")
     p.add_argument("ref")
     p.add_argument("hyp")
     p.add_argument("--out", help="write a JSON report here")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("transcribe", help="transcribe audio files or folders")
+    p = sub.add_parser("transcribe", parents=[common], help="transcribe audio files or folders")
     p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt)")
     p.add_argument("paths", nargs="+", help="audio files or folders")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--chunk-seconds", type=float, default=20.0, help="long files are decoded in chunks this long")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="(default: text)")
+    p.add_argument("--chunk-seconds", type=float, default=20.0,
+                   help="long files are decoded in chunks this long, cut at pauses (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
     _decoder_options(p)
     p.set_defaults(func=cmd_transcribe)
 
-    p = sub.add_parser("download", help="fetch a registered artifact (model, LM); --list shows them")
+    p = sub.add_parser("download", parents=[common], help="fetch a registered artifact (model, LM); --list shows them")
     p.add_argument("name", nargs="?")
     p.add_argument("--list", action="store_true")
     p.add_argument("--out", default="artifacts", help="where downloads go (default: artifacts)")
@@ -264,14 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lm", help="build (Kneser-Ney, KenLM lmplz) or download word n-gram language models")
     lm_sub = p.add_subparsers(dest="lm_command", required=True)
-    q = lm_sub.add_parser("build", help="estimate an n-gram LM from text with the tokenizer's normalisation")
-    q.add_argument("texts", nargs="+", help="text files: plain lines (.txt, .gz), manifests (.jsonl), LJSpeech .csv")
+    q = lm_sub.add_parser("build", parents=[common],
+                        help="estimate an n-gram LM from text with the tokenizer's normalisation")
+    q.add_argument("texts", nargs="+", help="text files: plain lines (.txt, .gz), manifests (.jsonl), LJSpeech .csv;"
+                                           " a folder stands for its .txt files")
     q.add_argument("--order", type=int, default=3, help="n-gram order (1-6, default 3)")
     q.add_argument("--out", required=True, help="lm.arpa, lm.arpa.gz, or lm.bin (KenLM binary)")
     q.add_argument("--prune", help="minimum counts per order, e.g. 0,1,1 drops singleton bigrams and trigrams")
     q.add_argument("--alphabet", default=DEFAULT_ALPHABET, help="the tokenizer's characters (default: %(default)r)")
     q.set_defaults(func=cmd_lm_build)
-    q = lm_sub.add_parser("train-neural", help="train a small word LSTM LM for n-best rescoring (--rescore-lm)")
+    q = lm_sub.add_parser("train-neural", parents=[common],
+                        help="train a small word LSTM LM for n-best rescoring (--rescore-lm)")
     q.add_argument("texts", nargs="+", help="text files: plain lines (.txt, .gz), manifests (.jsonl), LJSpeech .csv")
     q.add_argument("--out", required=True, help="the neural LM file to write (lm.pt)")
     q.add_argument("--epochs", type=_positive_int, default=8, help="training epochs (default 8)")
@@ -280,13 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--layers", type=_positive_int, default=1, help="LSTM layers (default 1)")
     q.add_argument("--min-count", type=_positive_int, default=1, help="rarer words become <unk> (default 1)")
     q.set_defaults(func=cmd_lm_train_neural)
-    q = lm_sub.add_parser("download", help="fetch an OpenSLR-11 LibriSpeech LM (no NAME: list them)")
+    q = lm_sub.add_parser("download", parents=[common], help="fetch an OpenSLR-11 LibriSpeech LM (no NAME: list them)")
     q.add_argument("name", nargs="?")
     q.add_argument("--out", default="artifacts", help="where downloads go (default: artifacts)")
     q.add_argument("--registry", help="another registry YAML (default: the one shipped with ctcasr)")
     q.set_defaults(func=cmd_lm_download)
 
-    p = sub.add_parser("tune-lm", help="choose the LM weight and word bonus on a dev set; write decoding settings")
+    p = sub.add_parser("tune-lm", parents=[common],
+                        help="choose the LM weight and word bonus on a dev set; write decoding settings")
     p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt)")
     p.add_argument("--manifest", required=True, help="dev manifest (never the test set)")
     p.add_argument("--lm", required=True, help="word n-gram LM")
@@ -302,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_tune_lm)
 
-    p = sub.add_parser("report", help="regenerate the README results table from results/*.json")
+    p = sub.add_parser("report", parents=[common], help="regenerate the README results table from results/*.json")
     p.add_argument("--results", default="results")
     p.add_argument("--readme", default="README.md")
     p.set_defaults(func=cmd_report)
@@ -310,8 +338,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides += extra  # overrides may come after --resume too
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     set_wait_policy(args.command)
+    if getattr(args, "threads", None):  # before torch is imported: it reads these once
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.threads)
     try:
         args.func(args)
     except UserError as exc:

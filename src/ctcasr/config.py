@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,10 @@ from ctcasr.augment import AugmentConfig
 from ctcasr.errors import UserError
 from ctcasr.features import FeatureConfig
 from ctcasr.models import model_config
-from ctcasr.text import DEFAULT_ALPHABET
+from ctcasr.schema import build, limits
+from ctcasr.text import DEFAULT_ALPHABET, OOV_POLICIES
+
+PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 
 
 @dataclass
@@ -27,47 +28,50 @@ class DataConfig:
     root: str = "data"  # where corpora are prepared
     mirror: str | None = None  # local folder of archives (default: $CTCASR_MIRROR)
     train_manifest: str | list[str] = ""  # one manifest or several (multi-corpus training)
-    train_weights: list[float] = field(default_factory=list)  # per train manifest: passes per epoch (default 1)
+    train_weights: list[float] = field(default_factory=list, metadata=limits(0))  # per train manifest: passes
+    #                                                                                per epoch (default 1)
     dev_manifest: str | list[str] = ""  # several: each reported on its own, the pooled WER picks the best epoch
     test_manifests: list[str] = field(default_factory=list)  # evaluated with the best checkpoint at the end
-    batch_seconds: float = 60.0  # padded audio per batch (per device)
-    max_duration: float = 30.0  # longer training utterances are skipped (and counted)
-    num_workers: int = 1
+    batch_seconds: float = field(default=60.0, metadata=limits(0, low_open=True))  # padded audio per batch
+    max_duration: float = field(default=30.0, metadata=limits(0, low_open=True))  # longer training utterances
+    num_workers: int = field(default=1, metadata=limits(0))  #                        are skipped (and counted)
 
 
 @dataclass
 class TextConfig:
     alphabet: str = DEFAULT_ALPHABET
-    oov: str = "error"  # error | drop | space
+    oov: str = field(default="error", metadata=limits(choices=OOV_POLICIES))  # error | drop | space
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 1e-3  # peak learning rate
-    weight_decay: float = 1e-5
+    lr: float = field(default=1e-3, metadata=limits(0, low_open=True))  # peak learning rate
+    weight_decay: float = field(default=1e-5, metadata=limits(0))
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
-    warmup_fraction: float = 0.1
-    final_lr_fraction: float = 0.01
-    grad_clip: float = 5.0
+    warmup_fraction: float = field(default=0.1, metadata=limits(0, 1, high_open=True))
+    final_lr_fraction: float = field(default=0.01, metadata=limits(0, 1))
+    grad_clip: float = field(default=5.0, metadata=limits(0))  # 0: no clipping
 
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 30
+    epochs: int = field(default=30, metadata=limits(1))
     out_dir: str = "runs/default"
     seed: int = 1234
     sortagrad: bool = True
-    precision: str = "auto"  # auto: fp32 on CPU, fp16 mixed (or bf16 where supported) on GPU
-    accelerator: str = "auto"
-    devices: int | str = 1
-    num_nodes: int = 1
+    precision: str = field(default="auto", metadata=limits(choices=PRECISIONS))  # auto: fp32 on CPU, fp16 mixed
+    accelerator: str = field(default="auto", metadata=limits(choices=("auto", "cpu", "gpu", "cuda", "mps")))
+    devices: int | str = field(default=1, metadata=limits(-1))  # a count, -1 (all), "auto" or "0,1"
+    num_nodes: int = field(default=1, metadata=limits(1))
     strategy: str = "auto"
     init_from: str | None = None  # a ctcasr checkpoint to start from (fine-tuning)
-    log_every_n_steps: int = 10
-    examples: int = 3  # dev examples written to TensorBoard each epoch
-    max_steps: int = -1  # stop early (tests, smoke runs)
-    limit_dev_batches: float | int = 1.0
-    threads: int = 0  # torch CPU threads; 0 = torch's default
+    log_every_n_steps: int = field(default=10, metadata=limits(1))
+    examples: int = field(default=3, metadata=limits(0))  # dev examples written to TensorBoard each epoch
+    max_steps: int = field(default=-1, metadata=limits(-1))  # stop early (tests, smoke runs)
+    limit_dev_batches: int | float = field(default=1.0, metadata=limits(0, low_open=True))
+    threads: int = field(default=0, metadata=limits(0))  # torch CPU threads; 0 = torch's default
+    loggers: list[str] = field(default_factory=lambda: ["tensorboard"],
+                               metadata=limits(choices=("tensorboard", "wandb")))  # wandb runs offline
 
 
 @dataclass
@@ -89,10 +93,10 @@ class Recipe:
     def dev_manifests(self) -> list[str]:
         return as_list(self.data.dev_manifest)
 
-    def model_settings(self):
+    def model_settings(self, source: str | None = None):
         settings = dict(self.model)
         arch, preset = settings.pop("arch", "deepspeech2"), settings.pop("preset", None)
-        return arch, model_config(arch, preset, settings)
+        return arch, model_config(arch, preset, settings, source)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -100,34 +104,6 @@ class Recipe:
 
 def as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
-
-
-def _build(cls: type, data: Any, where: str, source: str) -> Any:
-    """Build dataclass `cls` from a mapping, naming the first unknown key with its dotted path."""
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise UserError(f"recipe section {where or 'top level'!r} must be a mapping", source)
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else str(key)
-        if key not in names:
-            raise UserError(f"unknown recipe key {path!r} (known here: {', '.join(sorted(names))})", source)
-        kind = _dataclass_in(hints[key])
-        kwargs[key] = _build(kind, value, path, source) if kind and value is not None else value
-    return cls(**kwargs)
-
-
-def _dataclass_in(hint: Any) -> type | None:
-    if dataclasses.is_dataclass(hint):
-        return hint
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            if dataclasses.is_dataclass(arg):
-                return arg
-    return None
 
 
 def _set(tree: dict, dotted: str, value: Any) -> None:
@@ -153,12 +129,44 @@ def load_recipe(path: str | os.PathLike | None, overrides: list[str] = ()) -> Re
         try:
             tree = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise UserError(f"recipe is not valid YAML ({exc})", path) from None
+            raise UserError(f"recipe is not valid YAML ({' '.join(str(exc).split())})", path) from None
+    if not isinstance(tree, dict):
+        raise UserError(f"a recipe must be a mapping of sections (data:, model:, ...), got {type(tree).__name__}",
+                        source)
     for item in overrides:
         if "=" not in item:
             raise UserError(f"override {item!r} must look like section.key=value")
         key, value = item.split("=", 1)
-        _set(tree, key.strip(), yaml.safe_load(value) if value else None)
-    recipe = _build(Recipe, tree, "", source)
-    recipe.model_settings()  # validates model keys now, not mid-training
+        if not key.strip() or any(not part for part in key.strip().split(".")):
+            raise UserError(f"override {item!r}: {key!r} is not a dotted key like trainer.epochs")
+        try:
+            parsed = yaml.safe_load(value) if value else None
+        except yaml.YAMLError as exc:
+            raise UserError(f"override {item!r}: the value is not valid YAML ({str(exc).splitlines()[0]})") from None
+        _set(tree, key.strip(), parsed)
+    recipe = build(Recipe, tree, "", source, "recipe key")
+    recipe.model_settings(source)  # validates model keys now, not mid-training
+    _check_recipe(recipe, source)
     return recipe
+
+
+def _check_recipe(recipe: Recipe, source: str) -> None:
+    """Checks that involve several keys."""
+    d, o = recipe.data, recipe.optim
+    if d.train_weights and len(d.train_weights) != len(recipe.train_manifests):
+        raise UserError(f"data.train_weights has {len(d.train_weights)} values for {len(recipe.train_manifests)} "
+                        "training manifests", source)
+    devices = recipe.trainer.devices
+    if isinstance(devices, str) and devices != "auto" and not all(p.strip().isdigit() for p in devices.split(",")):
+        raise UserError(f"trainer.devices must be a count, -1, \"auto\" or a list like \"0,1\"; got {devices!r}",
+                        source)
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise UserError(f"optim.betas must be two numbers in [0, 1), got {o.betas}", source)
+    for name, pair in (("augment.speeds", recipe.augment.speeds), ("augment.gain_db", recipe.augment.gain_db),
+                       ("augment.noise_snr_db", recipe.augment.noise_snr_db),
+                       ("augment.reverb_rt60", recipe.augment.reverb_rt60),
+                       ("augment.vtlp_range", recipe.augment.vtlp_range)):
+        if len(pair) != 2 or pair[0] > pair[1]:
+            raise UserError(f"{name} must be a range [low, high], got {pair}", source)
+    if any(f <= 0 for f in (*recipe.augment.speeds, *recipe.augment.vtlp_range, *recipe.augment.reverb_rt60)):
+        raise UserError("augment.speeds, augment.vtlp_range and augment.reverb_rt60 must be positive", source)

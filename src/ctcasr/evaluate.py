@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from ctcasr.checkpoint import load_model
-from ctcasr.data.manifest import read_manifest
+from ctcasr.data.manifest import Utterance, read_manifest
 from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
-from ctcasr.files import write_json
+from ctcasr.files import check_output_file, write_json
 from ctcasr.inference import batched_log_probs, pick_device
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import normalise
+from ctcasr.transcribe import check_chunk_seconds, transcribe_file
 
 
 def _counts(c: ErrorCounts, unit: str) -> dict:
@@ -39,23 +42,51 @@ def build_report(refs: list[str], hyps: list[str], ids: list[str], extra: dict |
             "utterances": utterances}
 
 
+def references(items: list[Utterance], tokenizer) -> list[str]:
+    """Normalised references, with the tokenizer's out-of-vocabulary policy (as in training); every line needs one."""
+    refs = []
+    for u in items:
+        text = tokenizer.prepare(u.text, u.where)
+        if not text:
+            raise UserError("no reference transcript to score against (empty text)", u.where)
+        refs.append(text)
+    return refs
+
+
 def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, batch_seconds: float = 120.0,
-                      device: str = "auto", command: str = "", decoding: DecoderConfig | None = None) -> dict:
-    """Decode every utterance of `manifest` (greedy by default); references are normalised by `text.normalise`."""
+                      device: str = "auto", command: str = "", decoding: DecoderConfig | None = None,
+                      chunk_seconds: float = 20.0) -> dict:
+    """Decode every utterance of `manifest` (greedy by default); references are normalised by `text.normalise`.
+
+    Utterances longer than `chunk_seconds` are read and decoded in chunks cut at pauses, exactly as `transcribe`
+    does, so memory stays bounded for an hour-long file."""
     started = time.time()
     decoding = decoding or DecoderConfig()
+    check_chunk_seconds(chunk_seconds)
+    if not math.isfinite(batch_seconds) or batch_seconds <= 0:
+        raise UserError(f"--batch-seconds must be a positive number, got {batch_seconds}")
+    if out:
+        check_output_file(out)
     items = read_manifest(manifest)
     device = pick_device(device)
     model = load_model(model_path, device)
     decoder = Decoder(decoding, model.tokenizer)
-    refs = [normalise(u.text) for u in items]
+    refs = references(items, model.tokenizer)
     hyps = [""] * len(items)
     audio_seconds = 0.0
     decode_start = time.time()
-    for indices, log_probs, lengths, seconds in batched_log_probs(model, items, batch_seconds):
+    short = [i for i, u in enumerate(items) if u.duration <= chunk_seconds]
+    bar = tqdm(total=len(items), unit="utt", desc="evaluate", leave=False, disable=None)
+    for indices, log_probs, lengths, seconds in batched_log_probs(model, [items[i] for i in short], batch_seconds):
         audio_seconds += seconds
         for index, text in zip(indices, decoder(log_probs, lengths), strict=True):
-            hyps[index] = text
+            hyps[short[index]] = text
+        bar.update(len(indices))
+    for index in sorted(set(range(len(items))) - set(short)):
+        result = transcribe_file(model, items[index].audio_filepath, chunk_seconds, decoder)
+        hyps[index], audio_seconds = result.text, audio_seconds + result.duration
+        bar.update(1)
+    bar.close()
     processing = time.time() - decode_start
     meta = getattr(model, "metadata", {})
     extra = {

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from ctcasr.schema import limits
+
 
 @dataclass
 class FeatureConfig:
-    sample_rate: int = 16000
-    n_mels: int = 64
-    n_fft: int = 512
-    win_length: int = 400  # 25 ms at 16 kHz
-    hop_length: int = 160  # 10 ms at 16 kHz
-    f_min: float = 0.0
-    f_max: float | None = None
-    normalize: str = "utterance"  # per-utterance mean/variance per mel band, or "none"
+    sample_rate: int = field(default=16000, metadata=limits(1000, 192000))
+    n_mels: int = field(default=64, metadata=limits(1, 512))
+    n_fft: int = field(default=512, metadata=limits(16, 16384))
+    win_length: int = field(default=400, metadata=limits(16, 16384))  # 25 ms at 16 kHz
+    hop_length: int = field(default=160, metadata=limits(1, 16384))  # 10 ms at 16 kHz
+    f_min: float = field(default=0.0, metadata=limits(0))
+    f_max: float | None = field(default=None, metadata=limits(0, low_open=True))
+    normalize: str = field(default="utterance", metadata=limits(choices=("utterance", "none")))  # per band
 
 
 def hz_to_mel(f: torch.Tensor) -> torch.Tensor:
@@ -98,11 +100,11 @@ def masked_normalize(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class SpecAugmentConfig:
-    freq_masks: int = 2
-    freq_width: int = 15
-    time_masks: int = 2
-    time_width: float = 0.05  # maximum width as a fraction of the utterance's frames
-    time_width_max: int = 40  # and at most this many frames
+    freq_masks: int = field(default=2, metadata=limits(0))
+    freq_width: int = field(default=15, metadata=limits(0))
+    time_masks: int = field(default=2, metadata=limits(0))
+    time_width: float = field(default=0.05, metadata=limits(0, 1))  # maximum width, fraction of the frames
+    time_width_max: int = field(default=40, metadata=limits(0))  # and at most this many frames
 
 
 class SpecAugment(nn.Module):

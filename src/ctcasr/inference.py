@@ -12,13 +12,26 @@ from ctcasr.audio import load
 from ctcasr.data.dataset import DurationBatchSampler, pad_batch
 from ctcasr.data.manifest import Utterance
 from ctcasr.decoding import Decoder, DecoderConfig
+from ctcasr.errors import UserError
 from ctcasr.models.asr import ASRModel
 
 
 def pick_device(device: str = "auto") -> torch.device:
+    """`auto` (a GPU when there is one), `cpu`, `cuda` or `cuda:N`; anything unusable is a UserError."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA devices")
+    elif chosen.type != "cpu":
+        raise UserError(f"--device {device}: only cpu and cuda are supported")
+    return chosen
 
 
 @torch.inference_mode()

@@ -106,10 +106,16 @@ class CharTokenizer:
         return {"kind": "char", "alphabet": self.alphabet, "oov": self.oov}
 
     @classmethod
-    def from_dict(cls, data: dict) -> CharTokenizer:
+    def from_dict(cls, data: dict, source: str | None = None) -> CharTokenizer:
         if data.get("kind") != "char":
-            raise UserError(f"unknown tokenizer kind {data.get('kind')!r}")
-        return cls(alphabet=data["alphabet"], oov=data.get("oov", "error"))
+            raise UserError(f"unknown tokenizer kind {data.get('kind')!r} (known: char)", source)
+        alphabet, oov = data.get("alphabet"), data.get("oov", "error")
+        if not isinstance(alphabet, str) or not alphabet or not isinstance(oov, str):
+            raise UserError("tokenizer settings are damaged (alphabet must be a non-empty string)", source)
+        try:
+            return cls(alphabet=alphabet, oov=oov)
+        except UserError as exc:
+            raise UserError(str(exc), source) from None
 
 
 def oov_summary(counts: Counter, examples: Sequence[str] = ()) -> str:

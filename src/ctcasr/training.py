@@ -7,6 +7,7 @@ exported after every validation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -26,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ctcasr.augment import WaveAugment
-from ctcasr.checkpoint import read_checkpoint, save_checkpoint
+from ctcasr.checkpoint import first_sentence, load_weights, read_checkpoint, save_checkpoint
 from ctcasr.config import Recipe, as_list
 from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate, seed_worker
 from ctcasr.data.download import file_digest
@@ -132,13 +133,34 @@ class CTCTask(L.LightningModule):
     def configure_optimizers(self):
         o = self.recipe.optim
         optimizer = torch.optim.AdamW(self.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        scheduler = self._schedule(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.OneCycleLR:
+        o = self.recipe.optim
         total = max(int(self.trainer.estimated_stepping_batches), 4)
         warmup = min(max(o.warmup_fraction, 2.0 / total), 0.5)  # each phase at least one step long
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=o.lr, total_steps=total, pct_start=warmup, anneal_strategy="cos",
             div_factor=25.0, final_div_factor=25.0 / o.final_lr_fraction if o.final_lr_fraction else 1e4,
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_start(self) -> None:
+        """A resumed run whose trainer.epochs changed: the schedule is rebuilt for the new total and continues
+        from the current step (Lightning restored the old one, which cannot step past its old end)."""
+        config = self.trainer.lr_scheduler_configs[0] if self.trainer.lr_scheduler_configs else None
+        if config is None or self.global_step == 0:
+            return
+        total = max(int(self.trainer.estimated_stepping_batches), 4)
+        if config.scheduler.total_steps == total:
+            return
+        optimizer = config.scheduler.optimizer
+        scheduler = self._schedule(optimizer)  # Adam's moments live in optimizer.state: untouched
+        scheduler.last_epoch = self.global_step - 1
+        scheduler.step()
+        config.scheduler = scheduler
+        print(f"schedule rebuilt for {total} steps (trainer.epochs={self.recipe.trainer.epochs}); continuing at "
+              f"step {self.global_step}, lr {optimizer.param_groups[0]['lr']:.3g}")
 
 
 def dev_names(manifests: list[str]) -> list[str]:
@@ -212,7 +234,7 @@ class RunRecorder(Callback):
         self.commit = git_commit()  # the code this run started from
         self.history: list[dict] = []
         self.best_wer = math.inf
-        self.best_epoch = -1
+        self.best_epoch = 0  # epochs are counted from 1 everywhere: bar, history, summary, plots
         self.resumed_at: list[int] = []  # epochs at which the run was resumed
         self.init_from: dict | None = None  # the checkpoint the weights started from (fine-tuning)
         self.train_seconds = 0.0  # wall time in training epochs, summed over resumes
@@ -237,7 +259,7 @@ class RunRecorder(Callback):
     def on_fit_start(self, trainer, pl_module) -> None:
         self._fit_start = time.time()
         if trainer.ckpt_path:  # states are restored before this hook: current_epoch is the first one to run
-            self.resumed_at.append(trainer.current_epoch)
+            self.resumed_at.append(trainer.current_epoch + 1)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._epoch_start = time.time()
@@ -255,7 +277,7 @@ class RunRecorder(Callback):
         if trainer.sanity_checking:
             return
         m = trainer.callback_metrics
-        row = {"epoch": trainer.current_epoch, "step": trainer.global_step,
+        row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step,
                "train_loss": round(self._loss_sum / self._loss_count, 4) if self._loss_count else None,
                "dev_loss": _num(m.get("dev/loss")),
                "dev_cer": _num(m.get("dev/cer")), "dev_wer": _num(m.get("dev/wer")),
@@ -282,7 +304,8 @@ class RunRecorder(Callback):
         return {
             "recipe": self.recipe.to_dict(), "command": self.command, "commit": self.commit,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_description(),
-            "epoch": trainer.current_epoch, "epochs": self.recipe.trainer.epochs, "step": trainer.global_step,
+            "epoch": self.history[-1]["epoch"] if self.history else 0, "epochs": self.recipe.trainer.epochs,
+            "step": trainer.global_step,
             "best_dev_wer": self.best_wer, "best_epoch": self.best_epoch, "history": self.history,
             "wall_s": round(wall, 1), "train_s": round(self.train_seconds, 1),
             "train_audio_s": round(self.audio_seconds * world, 1),
@@ -313,7 +336,7 @@ def plot_curves(history: list[dict], run_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [h["epoch"] + 1 for h in history]
+    epochs = [h["epoch"] for h in history]
     written = []
     per_dev = sorted({k[4:-4] for h in history for k in h if k.startswith("dev_") and k.endswith("_wer")} - {""})
     curves = {"loss": [("train_loss", "train"), ("dev_loss", "dev")], "cer": [("dev_cer", "dev")],
@@ -351,6 +374,10 @@ class ProgressWithETA(TQDMProgressBar):
         super().on_train_start(trainer, pl_module)
         self._start, self._start_step = time.time(), trainer.global_step
 
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
     def get_metrics(self, trainer, pl_module) -> dict:
         items = super().get_metrics(trainer, pl_module)
         items.pop("v_num", None)
@@ -360,6 +387,20 @@ class ProgressWithETA(TQDMProgressBar):
             left = (time.time() - self._start) / done * max(total - trainer.global_step, 0)
             items["eta"] = f"{int(left // 60)}m{int(left % 60):02d}s"
         return items
+
+
+def make_loggers(names: list[str], run_dir: Path, name: str) -> list:
+    """TensorBoard (always first: dev examples go there) and optionally Weights & Biases, offline."""
+    loggers = [TensorBoardLogger(run_dir, name="tensorboard", version="")]
+    if "wandb" in names:
+        try:
+            from lightning.pytorch.loggers import WandbLogger
+
+            loggers.append(WandbLogger(name=name, save_dir=str(run_dir), offline=True, project="ctcasr"))
+        except (ImportError, ModuleNotFoundError):
+            raise UserError("trainer.loggers names wandb, but the wandb package is not installed "
+                            "(pip install wandb); it runs offline, `wandb sync` uploads later") from None
+    return loggers
 
 
 def precision_for(setting: str, accelerator: str) -> str:
@@ -396,10 +437,69 @@ def evaluate_at_end(recipe: Recipe, checkpoint: Path, run_dir: Path) -> None:
               f"utterances) -> {run_dir / f'eval_{name}.json'}")
 
 
+def check_manifests(recipe: Recipe) -> None:
+    """Every manifest the recipe names exists (checked before anything is written)."""
+    d = recipe.data
+    named = [("data.train_manifest", m) for m in recipe.train_manifests]
+    named += [("data.dev_manifest", m) for m in recipe.dev_manifests]
+    named += [("data.test_manifests", m) for m in d.test_manifests]
+    if not recipe.train_manifests or not recipe.dev_manifests:
+        raise UserError("the recipe needs data.train_manifest and data.dev_manifest")
+    for key, manifest in named:
+        if not str(manifest).strip():
+            raise UserError(f"{key} is empty; name a JSONL manifest")
+        if not Path(manifest).is_file():
+            raise UserError(f"manifest named by {key} does not exist", manifest)
+
+
+def explain_config_change(source: dict, task: CTCTask, path: str) -> None:
+    """init_from a checkpoint of another shape: say which model settings differ."""
+    arch, config = task.recipe.model_settings()
+    if source.get("arch") != arch:
+        raise UserError(f"cannot initialise from this checkpoint: it is a {source.get('arch')} model, the recipe "
+                        f"trains {arch}", path)
+    mine = dataclasses.asdict(config)
+    theirs = source.get("model", {})
+    changed = [k for k in mine if k in theirs and theirs[k] != mine[k] and k != "dropout"]
+    if changed:
+        have = ", ".join(f"{k}={theirs[k]}" for k in changed)
+        want = ", ".join(f"{k}={mine[k]}" for k in changed)
+        raise UserError(f"cannot initialise from this checkpoint: it has {have}; the recipe asks for {want}", path)
+
+
+def check_resumable(task: CTCTask, ckpt_path: Path, epochs: int) -> None:
+    """The Lightning checkpoint loads safely (weights_only), fits the model, and has epochs left to run."""
+    try:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on damaged files
+        raise UserError(f"cannot resume: the Lightning checkpoint cannot be read safely ({first_sentence(exc)})",
+                        ckpt_path) from None
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise UserError("cannot resume: not a Lightning checkpoint", ckpt_path)
+    load_weights(task, state["state_dict"], str(ckpt_path))
+    done = int(state.get("epoch", -1)) + 1
+    if done >= epochs:
+        raise UserError(f"the run already finished {done} epochs; raise trainer.epochs (e.g. trainer.epochs="
+                        f"{done + 10}) to continue it", ckpt_path)
+
+
+HIDDEN_LOGS = ("TPU available", "HPU available", "IPU available", "GPU available", "LOCAL_RANK", "Tip:",
+               "litmodels", "log_every_n_steps", "does not have many workers", "exists and is not empty")
+
+
+class _HideNoise(logging.Filter):
+    """Drops Lightning's tips, accelerator inventory and warnings that say nothing about this run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in HIDDEN_LOGS)
+
+
 def route_logs_to_stdout() -> None:
     """Lightning's information and Python warnings go to stdout, so stderr carries only errors."""
     logging.captureWarnings(True)
     handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_HideNoise())
     for name in ("lightning.pytorch", "lightning.fabric", "py.warnings"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
@@ -424,14 +524,15 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
     L.seed_everything(t.seed, workers=True, verbose=False)
     prepare_data(recipe)
 
+    check_manifests(recipe)
+
     task = CTCTask(recipe)
+    if resume:
+        check_resumable(task, resume_from, t.epochs)
     if t.init_from and not resume:
         source = read_checkpoint(t.init_from)
-        try:
-            task.model.encoder.load_state_dict(source["state_dict"])
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise UserError(f"cannot initialise from this checkpoint: {first}", t.init_from) from None
+        explain_config_change(source, task, t.init_from)
+        load_weights(task.model.encoder, source["state_dict"], t.init_from)
     data = SpeechData(recipe, task.model.tokenizer)
     recorder = RunRecorder(run_dir, recipe, command)
     if t.init_from and not resume:
@@ -441,7 +542,7 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
         num_nodes=t.num_nodes, strategy=t.strategy, precision=precision_for(t.precision, t.accelerator),
         gradient_clip_val=recipe.optim.grad_clip or None, log_every_n_steps=t.log_every_n_steps,
         limit_val_batches=t.limit_dev_batches, default_root_dir=run_dir, use_distributed_sampler=False,
-        logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
+        logger=make_loggers(t.loggers, run_dir, recipe.name),
         callbacks=[recorder, LearningRateMonitor("step"), ProgressWithETA(),
                    ModelCheckpoint(run_dir / "lightning", filename="last", save_top_k=1, every_n_epochs=1,
                                    enable_version_counter=False)],
@@ -455,5 +556,5 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
         if (run_dir / "best.pt").is_file():
             evaluate_at_end(recipe, run_dir / "best.pt", run_dir)
         print(f"trained {trainer.current_epoch} epochs in {recorder.train_seconds / 60:.1f} min; best dev WER "
-              f"{recorder.best_wer:.2f} % (epoch {recorder.best_epoch + 1}); checkpoint {run_dir / 'best.pt'}")
+              f"{recorder.best_wer:.2f} % (epoch {recorder.best_epoch}); checkpoint {run_dir / 'best.pt'}")
     return run_dir / "best.pt"

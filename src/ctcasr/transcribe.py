@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -99,10 +100,14 @@ def _hypothesis(model: ASRModel, decoder: Decoder, hyp: Hypothesis, offset: floa
             "acoustic": round(hyp.acoustic, 4), "lm": round(hyp.lm, 4), "words": words}
 
 
+def check_chunk_seconds(seconds: float) -> None:
+    if not math.isfinite(seconds) or not 1.0 < seconds <= 600.0:
+        raise UserError(f"--chunk-seconds must be more than 1 and at most 600 seconds, got {seconds}")
+
+
 def transcribe_paths(model_path: str, paths: list[str], chunk_seconds: float = 20.0, device: str = "auto",
                      decoding: DecoderConfig | None = None) -> Iterator[Transcript]:
-    if chunk_seconds <= 1.0:
-        raise UserError(f"--chunk-seconds must be more than 1 second, got {chunk_seconds}")
+    check_chunk_seconds(chunk_seconds)
     files = expand_paths(paths)
     model = load_model(model_path, pick_device(device))
     decoder = Decoder(decoding or DecoderConfig(), model.tokenizer)

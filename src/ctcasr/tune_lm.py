@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import sys
 import time
@@ -45,7 +46,11 @@ def cached_log_probs(model_path: str, manifest: str, cache_dir: str | os.PathLik
     refs = [normalise(u.text) for u in items]
     if cache.is_file():  # the acoustic model is not needed, only its tokenizer
         tokenizer = CharTokenizer.from_dict(read_checkpoint(model_path)["tokenizer"])
-        return torch.load(cache, weights_only=True), refs, tokenizer
+        try:  # weights_only: a cache file can never run code; anything unreadable is recomputed
+            return torch.load(cache, weights_only=True), refs, tokenizer
+        except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on foreign files
+            print(f"warning: {cache}: unreadable log-prob cache ({str(exc).splitlines()[0][:80]}); recomputing",
+                  file=sys.stderr)
     model = load_model(model_path, pick_device(device))
     batches = [(indices, log_probs.float().cpu(), lengths.cpu())
                for indices, log_probs, lengths, _ in batched_log_probs(model, items, batch_seconds)]
@@ -73,6 +78,8 @@ def parse_grid(text: str, name: str) -> list[float]:
         raise UserError(f"--{name} takes comma-separated numbers, got {text!r}") from None
     if not values:
         raise UserError(f"--{name} is empty")
+    if not all(math.isfinite(v) for v in values):
+        raise UserError(f"--{name} takes finite numbers, got {text!r}")
     return values
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ctcasr.errors import UserError
+from ctcasr.files import utf8_lines
 
 CHUNK = 1 << 20
 
@@ -33,7 +34,7 @@ def mirror_checksums(mirror: Path) -> dict[str, str]:
     if not sums.is_file():
         raise UserError("mirror folder has no MD5SUMS file", sums)
     out = {}
-    for line in sums.read_text(encoding="utf-8").splitlines():
+    for line in utf8_lines(sums):
         parts = line.split()
         if len(parts) == 2:
             out[parts[1].lstrip("*")] = parts[0].lower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,12 +50,20 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserError(f"manifest line is not valid JSON ({exc.msg})", where) from None
+            except RecursionError:
+                raise UserError("manifest line is nested too deeply to be a manifest entry", where) from None
             if not isinstance(row, dict) or any(k not in row for k in REQUIRED_KEYS):
                 raise UserError(f"manifest line needs the keys {', '.join(REQUIRED_KEYS)}", where)
-            try:
-                duration = float(row["duration"])
-            except (TypeError, ValueError):
-                raise UserError(f"duration is not a number: {row['duration']!r}", where) from None
+            duration = row["duration"]
+            if isinstance(duration, bool) or not isinstance(duration, int | float):
+                raise UserError(f"duration is not a number: {_short(duration)}", where)
+            if not math.isfinite(duration) or duration <= 0:
+                raise UserError(f"duration must be a positive number of seconds, got {duration!r}", where)
+            for key in ("audio_filepath", "text"):
+                if not isinstance(row[key], str):
+                    raise UserError(f"{key} must be a string, got {_short(row[key])}", where)
+            if not row["audio_filepath"].strip():
+                raise UserError("audio_filepath is empty", where)
             audio = str(row["audio_filepath"])
             if not os.path.isabs(audio):
                 audio = str(root / audio)
@@ -63,6 +72,11 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
     if not items:
         raise UserError("manifest has no utterances", path)
     return items
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def write_manifest(path: str | os.PathLike, items: Iterable[Utterance | dict], relative: bool = True) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -12,27 +13,30 @@ from ctcasr.decoding.beam import Fusion, Hypothesis, beam_decode
 from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.decoding.lm import WordLM, load_rescorer
 from ctcasr.errors import UserError
+from ctcasr.schema import build, limits
 from ctcasr.text import CharTokenizer
 
 DECODERS = ("greedy", "beam", "flashlight")
+PROBABILITY = limits(0, 1, low_open=True)
 
 
 @dataclass
 class DecoderConfig:
-    decoder: str = "greedy"  # greedy | beam (ctcasr's own prefix beam search) | flashlight (flashlight-text)
-    beam: int = 10
-    nbest: int = 1  # hypotheses kept per utterance (rescoring uses the whole beam)
-    token_topk: int | None = 12  # per frame, expand at most this many tokens ...
-    token_cum_prob: float = 0.99  # ... and only until they hold this much of the frame's probability
-    blank_skip: float | None = 0.999  # frames where blank is at least this likely expand nothing
-    beam_threshold: float | None = 10.0  # drop prefixes this far (natural log) below the best one
+    decoder: str = field(default="greedy", metadata=limits(choices=DECODERS))  # greedy | beam (ctcasr's own
+    #                                             prefix beam search) | flashlight (flashlight-text)
+    beam: int = field(default=10, metadata=limits(1))
+    nbest: int = field(default=1, metadata=limits(1))  # hypotheses kept per utterance (rescoring: the beam)
+    token_topk: int | None = field(default=12, metadata=limits(1))  # per frame, expand at most this many ...
+    token_cum_prob: float = field(default=0.99, metadata=PROBABILITY)  # ... until they hold this much mass
+    blank_skip: float | None = field(default=0.999, metadata=PROBABILITY)  # frames this surely blank: skipped
+    beam_threshold: float | None = field(default=10.0, metadata=limits(0, low_open=True))  # prune (nats)
     recombine: bool = True  # 1-best: merge prefixes with the same LM state, partial word and last token
     lm: str | None = None  # word n-gram (ARPA, ARPA.gz or KenLM binary) fused into the search
     alpha: float = 0.5  # LM weight
     beta: float = 1.0  # word insertion bonus
-    unk_penalty: float = -10.0
+    unk_penalty: float = field(default=-10.0, metadata=limits(high=0))
     lexicon: bool = False  # flashlight only: restrict words to the LM's vocabulary
-    rescore_lm: str | None = None  # second-pass LM: n-best lists rescored with it
+    rescore_lm: str | None = None  # second-pass LM (n-gram or `lm train-neural`): n-best lists rescored
     rescore_weight: float = 0.0
 
 
@@ -43,7 +47,9 @@ def describe(c: DecoderConfig) -> str:
     return f"{c.decoder} {c.beam}" + (f" + {os.path.basename(c.lm)}" if c.lm else "")
 
 
-def check_config(c: DecoderConfig) -> None:
+def check_config(c: DecoderConfig, source: str | None = None) -> DecoderConfig:
+    """Every value type- and range-checked (flags and settings files alike), then the combinations."""
+    c = build(DecoderConfig, dataclasses.asdict(c), "decoding", source, "decoding setting")
     if c.decoder not in DECODERS:
         raise UserError(f"unknown decoder {c.decoder!r}; known: {', '.join(DECODERS)}")
     if not isinstance(c.beam, int) or c.beam < 1:
@@ -60,11 +66,12 @@ def check_config(c: DecoderConfig) -> None:
         raise UserError("--lexicon is a flashlight decoder option")
     if c.lexicon and not c.lm:
         raise UserError("--lexicon needs --lm (the lexicon is the LM's vocabulary)")
+    return c
 
 
 class Decoder:
     def __init__(self, config: DecoderConfig, tokenizer: CharTokenizer, verbose: bool = True):
-        check_config(config)
+        config = check_config(config)
         self.config, self.tokenizer = config, tokenizer
         self.space = tokenizer.alphabet.index(" ") + 1
         self.lm = self.fusion = self.rescorer = self.backend = None

@@ -88,6 +88,14 @@ def _quiet_stderr():
         os.close(saved)
 
 
+def kenlm_available() -> bool:
+    try:
+        import kenlm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class WordLM:
     """A KenLM model queried with the tokenizer's words; scores are natural-log probabilities."""
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctcasr.errors import UserError
-from ctcasr.files import atomic_path
+from ctcasr.files import atomic_path, check_output_file
 from ctcasr.text import DEFAULT_ALPHABET, normalise
 
 
@@ -31,6 +31,7 @@ class TextStats:
     dropped_words: int = 0  # words with characters outside the alphabet (KenLM's lmplz takes no <unk> in text)
     dropped_examples: Counter = field(default_factory=Counter)
     vocabulary: set = field(default_factory=set)
+    counts: dict = field(default_factory=dict)  # n -> number of n-grams in the built model
 
     def summary(self) -> str:
         text = f"{self.sentences} sentences, {self.words} words, {len(self.vocabulary)} distinct"
@@ -97,6 +98,21 @@ def normalised_sentences(lines: Iterable[str], alphabet: str, stats: TextStats) 
         yield " ".join(words)
 
 
+def text_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given; a folder stands for the `.txt` (and `.txt.gz`) files below it, sorted."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".txt", ".txt.gz")))
+            if not found:
+                raise UserError("folder has no .txt files", path)
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
 def build_lm(texts: Sequence[str | os.PathLike], out: str | os.PathLike, order: int = 3,
              prune: Sequence[int] = (), alphabet: str = DEFAULT_ALPHABET, memory: str = "10%") -> TextStats:
     """Estimate a Kneser-Ney n-gram LM of `texts` into `out` (.arpa, .arpa.gz, or .bin for a KenLM binary)."""
@@ -106,7 +122,8 @@ def build_lm(texts: Sequence[str | os.PathLike], out: str | os.PathLike, order: 
         raise UserError(f"--prune takes up to {order} non-decreasing counts, one per order (got {list(prune)})")
     if prune and prune[0] != 0:
         raise UserError("--prune: unigrams cannot be pruned (the first count must be 0)")
-    out = Path(out)
+    out = check_output_file(out)
+    texts = text_files(texts)
     lmplz = kenlm_tool("lmplz")
     binary = out.suffix in (".bin", ".binary", ".klm")
     build_binary = kenlm_tool("build_binary") if binary else None
@@ -135,6 +152,7 @@ def build_lm(texts: Sequence[str | os.PathLike], out: str | os.PathLike, order: 
         if code != 0:
             last = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
             raise UserError(f"lmplz failed ({last[0][:200] if last else f'exit code {code}'})")
+        stats.counts = ngram_counts(arpa)
         with atomic_path(out) as target:
             if binary:
                 result = subprocess.run([build_binary, "trie", str(arpa), str(target)], capture_output=True, text=True)

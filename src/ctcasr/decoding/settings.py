@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 import yaml
 
-from ctcasr.decoding import DecoderConfig
+from ctcasr.decoding import DecoderConfig, check_config
 from ctcasr.errors import UserError
 from ctcasr.files import write_text
-
-FIELDS = {f.name for f in dataclasses.fields(DecoderConfig)}
+from ctcasr.schema import build
 
 
 def model_decoding_path(model_path: str | os.PathLike) -> Path:
@@ -32,25 +32,37 @@ def load_decoding(path: str | os.PathLike, **overrides) -> DecoderConfig:
         raise UserError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from None
     if not isinstance(data, dict) or not isinstance(data.get("decoding"), dict):
         raise UserError("expected a `decoding:` mapping", path)
-    settings = data["decoding"]
-    unknown = sorted(set(settings) - FIELDS)
-    if unknown:
-        raise UserError(f"unknown decoding settings {', '.join(unknown)}; known: {', '.join(sorted(FIELDS))}", path)
-    if settings.get("lm") and not Path(settings["lm"]).is_absolute():
-        settings["lm"] = str(path.parent / settings["lm"])
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return DecoderConfig(**settings)
-    except TypeError as exc:
-        raise UserError(f"bad decoding settings ({exc})", path) from None
+    config = build(DecoderConfig, data["decoding"], "decoding", str(path), "decoding setting")
+    for key in ("lm", "rescore_lm"):  # relative LM paths are relative to the settings file
+        value = getattr(config, key)
+        if value and not Path(value).is_absolute():
+            setattr(config, key, str(path.parent / value))
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    return check_config(config, str(path))
 
 
 def save_decoding(path: str | os.PathLike, config: DecoderConfig, info: dict | None = None) -> None:
     """Write `config` (its LM path relative to the file when it can be) and `info` (how it was chosen)."""
     path = Path(path)
     settings = dataclasses.asdict(config)
-    if config.lm:
-        lm = Path(config.lm).resolve()
-        settings["lm"] = os.path.relpath(lm, path.parent.resolve())
+    for key in ("lm", "rescore_lm"):
+        if settings[key]:
+            settings[key] = os.path.relpath(Path(settings[key]).resolve(), path.parent.resolve())
     text = yaml.safe_dump({"decoding": settings, **({"tuned": info} if info else {})}, sort_keys=False)
     write_text(path, text)
+
+
+def without_unavailable_lm(config: DecoderConfig, source: str | os.PathLike) -> DecoderConfig:
+    """A model's own decoding file names an n-gram LM, but kenlm is not installed (a plain `pip install`): keep
+    the beam search, drop the n-gram LM(s), and say so in one warning line. An explicit `--lm` still errors."""
+    from ctcasr.decoding.lm import kenlm_available
+    from ctcasr.decoding.neural_lm import is_neural_lm
+
+    if kenlm_available() or not (config.lm or config.rescore_lm):
+        return config
+    neural = config.rescore_lm and Path(config.rescore_lm).is_file() and is_neural_lm(config.rescore_lm)
+    rescore = config.rescore_lm if neural else None
+    print(f"warning: {source}: names an n-gram LM but the kenlm package is not installed (pip install "
+          "'ctcasr[lm]'); decoding with the beam search without it", file=sys.stderr)
+    return dataclasses.replace(config, lm=None, rescore_lm=rescore, lexicon=False,
+                               decoder="beam" if config.decoder == "flashlight" else config.decoder)

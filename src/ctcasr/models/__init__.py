@@ -8,6 +8,7 @@ from torch import nn
 
 from ctcasr.errors import UserError
 from ctcasr.models.deepspeech2 import DeepSpeech2, DeepSpeech2Config
+from ctcasr.schema import build
 
 # Named sizes; a recipe picks one with `model.preset` and overrides single fields.
 PRESETS: dict[str, dict] = {
@@ -21,18 +22,25 @@ PRESETS: dict[str, dict] = {
 ARCHITECTURES = {"deepspeech2": (DeepSpeech2, DeepSpeech2Config)}
 
 
-def model_config(arch: str, preset: str | None, overrides: dict) -> DeepSpeech2Config:
+def model_config(arch: str, preset: str | None, overrides: dict, source: str | None = None) -> DeepSpeech2Config:
+    """The config of `arch`: `preset`'s values, then `overrides`, each type- and range-checked."""
     if arch not in ARCHITECTURES:
-        raise UserError(f"unknown model architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+        raise UserError(f"unknown model architecture {arch!r}; known: {', '.join(ARCHITECTURES)}", source)
     if preset is not None and preset not in PRESETS:
-        raise UserError(f"unknown model preset {preset!r}; known: {', '.join(PRESETS)}")
+        raise UserError(f"unknown model preset {preset!r}; known: {', '.join(PRESETS)}", source)
     config_cls = ARCHITECTURES[arch][1]
     known = {f.name for f in fields(config_cls)}
     merged = {**PRESETS.get(preset, {}), **overrides}
     unknown = sorted(set(merged) - known)
     if unknown:
-        raise UserError(f"unknown model setting {unknown[0]!r} for {arch}; known: {', '.join(sorted(known))}")
-    return config_cls(**merged)
+        raise UserError(f"unknown model setting {unknown[0]!r} for {arch}; known: {', '.join(sorted(known))}",
+                        source)
+    config = build(config_cls, merged, "model", source)
+    try:
+        config.validate()
+    except UserError as exc:
+        raise UserError(str(exc), source) from None
+    return config
 
 
 def build_model(arch: str, config: DeepSpeech2Config, n_mels: int, vocab_size: int) -> nn.Module:

@@ -8,19 +8,33 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ctcasr.errors import UserError
+from ctcasr.schema import limits
+
 
 @dataclass
 class DeepSpeech2Config:
-    conv_channels: list[int] = field(default_factory=lambda: [32, 32])
+    conv_channels: list[int] = field(default_factory=lambda: [32, 32], metadata=limits(1))
     conv_kernels: list[list[int]] = field(default_factory=lambda: [[41, 11], [21, 11]])  # (freq, time)
     conv_strides: list[list[int]] = field(default_factory=lambda: [[2, 2], [2, 1]])
-    activation: str = "hardtanh"  # hardtanh (clipped ReLU, 0..20) or relu
-    rnn_type: str = "gru"  # gru or lstm
-    rnn_hidden: int = 800
-    rnn_layers: int = 5
+    activation: str = field(default="hardtanh", metadata=limits(choices=("hardtanh", "relu")))  # hardtanh: 0..20
+    rnn_type: str = field(default="gru", metadata=limits(choices=("gru", "lstm")))
+    rnn_hidden: int = field(default=800, metadata=limits(1))
+    rnn_layers: int = field(default=5, metadata=limits(0))
     bidirectional: bool = True
-    rnn_norm: str = "layer"  # layer or none, applied to each RNN layer's input
-    dropout: float = 0.0
+    rnn_norm: str = field(default="layer", metadata=limits(choices=("layer", "none")))  # before each RNN layer
+    dropout: float = field(default=0.0, metadata=limits(0, 1, high_open=True))
+
+    def validate(self) -> None:
+        """Checks across fields: one kernel and one stride pair per conv layer, all positive."""
+        n = len(self.conv_channels)
+        if n == 0 or len(self.conv_kernels) != n or len(self.conv_strides) != n:
+            raise UserError(f"model: conv_channels, conv_kernels and conv_strides need one entry per conv layer "
+                            f"(got {n}, {len(self.conv_kernels)}, {len(self.conv_strides)})")
+        for name, pairs in (("conv_kernels", self.conv_kernels), ("conv_strides", self.conv_strides)):
+            if any(len(p) != 2 or min(p) < 1 for p in pairs):
+                raise UserError(f"model.{name} must be [frequency, time] pairs of positive whole numbers, "
+                                f"got {pairs}")
 
 
 def conv_output_length(lengths: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:

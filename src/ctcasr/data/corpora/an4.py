@@ -18,6 +18,7 @@ import soundfile as sf
 from ctcasr.data.download import fetch
 from ctcasr.data.manifest import Utterance, write_manifest
 from ctcasr.errors import UserError
+from ctcasr.files import utf8_lines
 from ctcasr.text import normalise
 
 ARCHIVE = "an4_raw.bigendian.tar.gz"
@@ -67,14 +68,18 @@ def prepare(out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None)
                 name = member.name
                 if name.endswith(("an4_train.transcription", "an4_test.transcription")):
                     split = "train" if "train" in os.path.basename(name) else "test"
-                    data = tar.extractfile(member).read().decode("utf-8")
-                    transcripts[split] = parse_transcription(data, f"{archive}:{name}")
+                    where = f"{archive}:{name}"
+                    data = "\n".join(utf8_lines(tar.extractfile(member).read(), where))
+                    transcripts[split] = parse_transcription(data, where)
                 elif name.endswith("/LICENSE"):
                     (work / "LICENSE").write_bytes(tar.extractfile(member).read())
                 elif name.endswith(".raw") and member.isfile():
                     parts = Path(name).parts  # an4/wav/an4_clstk/SPEAKER/ID.raw
                     split = "test" if parts[-3] == "an4test_clstk" else "train"
-                    pcm = np.frombuffer(tar.extractfile(member).read(), dtype=">i2")
+                    raw = tar.extractfile(member).read()
+                    if len(raw) % 2:
+                        raise UserError(f"audio {name} has an odd number of bytes: not 16-bit PCM", archive)
+                    pcm = np.frombuffer(raw, dtype=">i2")
                     utt = Path(name).stem
                     if pcm.size == 0:
                         raise UserError(f"audio {name} in the archive is empty", archive)
@@ -83,6 +88,9 @@ def prepare(out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None)
     except (tarfile.TarError, EOFError, OSError) as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise UserError(f"archive is damaged or truncated ({exc})", archive) from None
+    except UserError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     if set(transcripts) != {"train", "test"} or not audio:
         shutil.rmtree(work, ignore_errors=True)
         raise UserError("archive does not have the AN4 layout (an4/etc/*.transcription, an4/wav/...)", archive)

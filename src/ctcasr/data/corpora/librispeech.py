@@ -15,7 +15,7 @@ from ctcasr.audio import duration
 from ctcasr.data.download import extract, fetch
 from ctcasr.data.manifest import Utterance, write_manifest
 from ctcasr.errors import UserError
-from ctcasr.files import write_text
+from ctcasr.files import utf8_lines, write_text
 
 URL = "https://www.openslr.org/resources/12/{part}.tar.gz"
 MD5 = {
@@ -36,7 +36,7 @@ _UTT_ID = re.compile(r"^\d+-\d+-\d+$")
 def read_transcripts(path: Path) -> dict[str, str]:
     """`<speaker>-<chapter>-<utt> TEXT` lines of one `.trans.txt` file; the text is kept exactly as written."""
     out = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(utf8_lines(path), start=1):
         if not line.strip():
             continue
         utt, _, text = line.strip().partition(" ")

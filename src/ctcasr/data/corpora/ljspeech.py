@@ -15,6 +15,7 @@ from ctcasr.audio import duration
 from ctcasr.data.download import extract, fetch
 from ctcasr.data.manifest import Utterance, write_manifest
 from ctcasr.errors import UserError
+from ctcasr.files import utf8_lines
 
 ARCHIVE = "LJSpeech-1.1.tar.bz2"
 URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
@@ -29,11 +30,10 @@ def split_of(index: int) -> str:
 def read_metadata(path: Path) -> list[tuple[str, str]]:
     """(id, normalised text) rows of `metadata.csv` (`id|text|normalised text`, no quoting)."""
     rows = []
-    with open(path, encoding="utf-8", newline="") as f:
-        for number, row in enumerate(csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE), start=1):
-            if len(row) != 3 or not row[0].strip():
-                raise UserError(f"line {number} is not `id|text|normalised text`", path)
-            rows.append((row[0].strip(), row[2].strip() or row[1].strip()))
+    for number, row in enumerate(csv.reader(utf8_lines(path), delimiter="|", quoting=csv.QUOTE_NONE), start=1):
+        if len(row) != 3 or not row[0].strip():
+            raise UserError(f"line {number} is not `id|text|normalised text`", path)
+        rows.append((row[0].strip(), row[2].strip() or row[1].strip()))
     return rows
 
 
