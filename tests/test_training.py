@@ -103,7 +103,7 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, an4_items):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = max(h["epoch"] for h in json.loads((run / "history.json").read_text()))
-    assert done_before < 3, "the run got too far before the kill"
+    assert done_before < 4, "the run got too far before the kill"
 
     again = run_cli("train", RECIPE, *overrides)
     assert again.returncode == 2 and "--resume" in again.stderr  # no silent restart over a run
@@ -111,13 +111,21 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, an4_items):
     result = run_cli("train", RECIPE, *overrides, "--resume")
     assert result.returncode == 0, result.stderr[-2000:]
     history = json.loads((run / "history.json").read_text())
-    assert [h["epoch"] for h in history] == [0, 1, 2, 3]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]  # counted from 1, as in the bar, summary and plots
     summary = json.loads((run / "train_summary.json").read_text())
     resumed = summary["resumed_at_epochs"]
     assert len(resumed) == 1 and done_before <= resumed[0] <= done_before + 1  # at most one epoch lost
     for name in ("best.pt", "last.pt", "loss.png", "cer.png", "wer.png"):
         assert (run / name).is_file(), name
-    assert load_model(run / "last.pt").metadata["epoch"] == 3
+    assert load_model(run / "last.pt").metadata["epoch"] == 4
+    finished = run_cli("train", RECIPE, *overrides, "--resume")
+    assert finished.returncode == 2 and "already finished 4 epochs" in finished.stderr
+    # a finished run extended: overrides after --resume, the schedule rebuilt for the new total
+    extended = run_cli("train", RECIPE, "--resume", *overrides[:-1], "trainer.epochs=5")
+    assert extended.returncode == 0, extended.stderr[-2000:]
+    assert "schedule rebuilt" in extended.stdout
+    assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [1, 2, 3, 4, 5]
+    assert "TPU available" not in extended.stdout and "Tip:" not in extended.stdout
     assert_tensorboard_has(run / "tensorboard", scalars={"train/loss", "train/grad_norm", "dev/wer", "dev/cer",
                                                         "dev/loss", "lr-AdamW"},
                            others={"dev/spectrogram", "dev/audio", "dev/examples/text_summary"})

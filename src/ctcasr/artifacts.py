@@ -60,6 +60,12 @@ def describe(artifacts: dict[str, Artifact]) -> str:
     return "\n".join(rows)
 
 
+def model_cache_dir() -> Path:
+    """Where downloaded models are kept: $CTCASR_HOME/models, else ~/.cache/ctcasr/models."""
+    home = os.environ.get("CTCASR_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ctcasr"
+    return Path(home) / "models"
+
+
 def fetch_artifact(name: str, out_dir: str | os.PathLike = "artifacts", registry: str | None = None) -> Path:
     """The verified local path of artifact `name`: the shipped file, or a download into `out_dir`."""
     artifacts = load_registry(registry)
@@ -69,6 +75,8 @@ def fetch_artifact(name: str, out_dir: str | os.PathLike = "artifacts", registry
     checksum = f"sha256:{a.sha256}" if a.sha256 else None
     if a.local:
         path = Path(a.local) if Path(a.local).is_absolute() else REPO_ROOT / a.local
+        if not path.is_file() and (Path(out_dir) / Path(a.local).name).is_file():
+            path = Path(out_dir) / Path(a.local).name  # copied beside the user's other downloads
         if not path.is_file():
             raise UserError(f"shipped artifact {name} is missing (a checkout without it?)", path)
         if a.sha256 and file_digest(path, "sha256") != a.sha256:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import stat
 import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +17,54 @@ import soxr
 
 from ctcasr.errors import UserError
 
-AUDIO_EXTENSIONS = {f".{ext.lower()}" for ext in sf.available_formats()} | {".wav", ".flac", ".ogg", ".mp3"}
+AUDIO_EXTENSIONS = {f".{ext.lower()}" for ext in sf.available_formats()} | {".wav", ".flac", ".ogg", ".mp3",
+                                                                            ".opus", ".oga"}
+FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wma", ".3gp", ".amr"}
 
 
 def audio_files(folder: str | os.PathLike) -> list[Path]:
-    """Files with an audio extension anywhere below `folder`, sorted."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    """Files with an audio (or, when ffmpeg is installed, a video/AAC) extension anywhere below `folder`, sorted."""
+    known = AUDIO_EXTENSIONS | (FFMPEG_EXTENSIONS if ffmpeg() else set())
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in known)
+
+
+def ffmpeg() -> str | None:
+    """The ffmpeg program when it is on PATH: it decodes what libsndfile cannot (AAC/m4a, video containers)."""
+    return shutil.which("ffmpeg")
+
+
+def decode_with_ffmpeg(source: str | os.PathLike | bytes, sample_rate: int, where: str | os.PathLike) -> np.ndarray:
+    """Mono float32 at `sample_rate` through ffmpeg (a path, or bytes on its standard input)."""
+    program = ffmpeg()
+    if program is None:
+        raise UserError("cannot read audio: libsndfile does not know this format; installing ffmpeg would let "
+                        "ctcasr decode it (m4a/AAC, mp4 and other containers)", where)
+    name = "pipe:0" if isinstance(source, bytes) else str(source)
+    command = [program, "-nostdin" if not isinstance(source, bytes) else "-hide_banner", "-v", "error", "-i", name,
+               "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
+    try:
+        done = subprocess.run(command, input=source if isinstance(source, bytes) else None, capture_output=True,
+                              timeout=600)
+    except subprocess.TimeoutExpired:
+        raise UserError("ffmpeg took more than 10 minutes to decode it", where) from None
+    if done.returncode != 0 or not done.stdout:
+        detail = " ".join(done.stderr.decode(errors="replace").split())[-160:] or "no audio stream"
+        raise UserError(f"cannot read audio, also not with ffmpeg ({detail})", where)
+    return check_samples(np.frombuffer(done.stdout, dtype="<f4").copy(), where)
+
+
+def load_bytes(data: bytes, sample_rate: int = 16000, where: str = "<bytes>") -> np.ndarray:
+    """Encoded audio in memory (any libsndfile format, else through ffmpeg) as mono float32 at `sample_rate`."""
+    if not data:
+        raise UserError("no audio data (0 bytes)", where)
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            wave, rate = f.read(dtype="float32", always_2d=True), f.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return decode_with_ffmpeg(data, sample_rate, where)
+    if wave.shape[0] == 0:
+        raise UserError("audio is empty (zero samples)", where)
+    return resample(check_samples(_mono(wave), where), rate, sample_rate)
 
 
 MAX_PEAK = 32.0  # float samples beyond this many times full scale are garbage, not loud audio
@@ -27,14 +72,30 @@ UNKNOWN_LENGTH = 2**62  # libsndfile reports a huge frame count for streams of u
 
 
 def _open(path: str | os.PathLike) -> sf.SoundFile:
-    if not os.path.exists(path):
-        raise UserError("audio file does not exist", path)
-    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
-        raise UserError("not a regular file", path)
+    _check_regular(path)  # a FIFO or device would block or never end
     try:
         return sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise UserError(f"cannot read audio ({_message(exc)})", path) from None
+
+
+def _needs_ffmpeg(path: str | os.PathLike) -> bool:
+    """A regular file that libsndfile cannot open but whose extension ffmpeg decodes."""
+    if Path(path).suffix.lower() not in FFMPEG_EXTENSIONS:
+        return False
+    _check_regular(path)
+    try:
+        sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return True
+    return False
+
+
+def _check_regular(path: str | os.PathLike) -> None:
+    if not os.path.exists(path):
+        raise UserError("audio file does not exist", path)
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise UserError("not a regular file", path)
 
 
 def _message(exc: BaseException) -> str:
@@ -89,7 +150,9 @@ def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 def load(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
-    """Read a whole file as a mono float32 array at `sample_rate`."""
+    """Read a whole file as a mono float32 array at `sample_rate` (through ffmpeg for what libsndfile lacks)."""
+    if _needs_ffmpeg(path):
+        return decode_with_ffmpeg(path, sample_rate, path)
     with _open(path) as f:
         _refuse_short_wav(path)
         expected = f.frames
@@ -113,6 +176,12 @@ def duration(path: str | os.PathLike) -> float:
 
 def iter_chunks(path: str | os.PathLike, sample_rate: int, chunk_s: float) -> Iterator[np.ndarray]:
     """Yield consecutive mono chunks of about `chunk_s` seconds without reading the whole file."""
+    if _needs_ffmpeg(path):  # decoded whole by ffmpeg, then cut
+        wave = decode_with_ffmpeg(path, sample_rate, path)
+        step = max(1, int(chunk_s * sample_rate))
+        for start in range(0, wave.size, step):
+            yield wave[start : start + step]
+        return
     with _open(path) as f:
         _refuse_short_wav(path)
         if f.frames == 0:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ctcasr import __version__
 from ctcasr.data.corpora import CORPORA
 from ctcasr.errors import UserError, one_line
-from ctcasr.text import DEFAULT_ALPHABET
+from ctcasr.outputs import FORMATS
 
 DEFAULT_MIRROR_ENV = "CTCASR_MIRROR"
 
@@ -64,10 +64,12 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from ctcasr.evaluate import evaluate_manifest
+    from ctcasr.recognizer import resolve_model
 
-    report = evaluate_manifest(args.model, args.manifest, out=args.out, batch_seconds=args.batch_seconds,
-                               device=args.device, command=shlex.join(["ctcasr", *sys.argv[1:]]),
-                               decoding=_decoding(args, model_default=True), chunk_seconds=args.chunk_seconds)
+    report = evaluate_manifest(str(resolve_model(args.model)), args.manifest, out=args.out,
+                               batch_seconds=args.batch_seconds, device=args.device,
+                               command=shlex.join(["ctcasr", *sys.argv[1:]]), decoding=_decoding(args),
+                               chunk_seconds=args.chunk_seconds)
     print(f"{args.manifest}: WER {report['wer']:.2f} %  CER {report['cer']:.2f} %  "
           f"({report['num_utterances']} utterances, {report['real_time_factor_inverse']:.0f}x real time)"
           + (f"; report {args.out}" if args.out else ""))
@@ -76,24 +78,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 DECODING_FLAGS = ("decoder", "beam", "nbest", "lm", "alpha", "beta", "lexicon", "rescore_lm", "rescore_weight")
 
 
-def _decoding(args: argparse.Namespace, model_default: bool = False):
-    """Decoding settings: command-line flags over --decoding FILE over (for transcribe) the model's own file."""
-    from ctcasr.decoding import DecoderConfig
-    from ctcasr.decoding.settings import load_decoding, model_decoding_path, without_unavailable_lm
+def _decoding(args: argparse.Namespace):
+    """Decoding settings: command-line flags over --decoding FILE over the model's own decoding file."""
+    from ctcasr.recognizer import decoding_for, resolve_model
 
     flags = {name: getattr(args, name) for name in DECODING_FLAGS}
-    source = args.decoding
-    if flags["decoder"] == "greedy":  # greedy decoding has no other settings: a settings file does not apply
-        return DecoderConfig(**{k: v for k, v in flags.items() if v is not None})
-    if source is None and model_default and model_decoding_path(args.model).is_file():
-        source = model_decoding_path(args.model)
-        config = load_decoding(source, **flags)
-        return config if flags["lm"] else without_unavailable_lm(config, source)
-    if source:
-        return load_decoding(source, **flags)
-    if flags["lm"] and flags["decoder"] is None:
-        flags["decoder"] = "beam"
-    return DecoderConfig(**{k: v for k, v in flags.items() if v is not None})
+    return decoding_for(resolve_model(args.model), args.decoding, **flags)
 
 
 def _decoder_options(p: argparse.ArgumentParser) -> None:
@@ -120,13 +110,20 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(f"WER {report['wer']:.2f} %  CER {report['cer']:.2f} %  ({report['num_utterances']} utterances)")
 
 
-def cmd_transcribe(args: argparse.Namespace) -> None:
-    from ctcasr.transcribe import format_result, transcribe_paths
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from ctcasr.checkpoint import load_model
+    from ctcasr.inference import pick_device
+    from ctcasr.recognizer import Recognizer, resolve_model
+    from ctcasr.transcribe import transcribe_inputs
 
-    results = transcribe_paths(args.model, args.paths, chunk_seconds=args.chunk_seconds, device=args.device,
-                               decoding=_decoding(args, model_default=True))
-    for result in results:
-        print(format_result(result, args.format), flush=True)
+    decoding = _decoding(args)
+    recognizer = Recognizer(load_model(resolve_model(args.model), pick_device(args.device)), decoding,
+                            args.chunk_seconds)
+    summary = transcribe_inputs(recognizer, args.paths, args.format, args.output_dir,
+                                emit=lambda text: print(text, flush=True))
+    if len(summary.failed) or summary.ok > 1:
+        print(summary.line(), file=sys.stderr if summary.failed else sys.stdout if args.output_dir else sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def cmd_download(args: argparse.Namespace) -> None:
@@ -142,12 +139,13 @@ def cmd_download(args: argparse.Namespace) -> None:
 
 def cmd_lm_build(args: argparse.Namespace) -> None:
     from ctcasr.decoding.lm_build import build_lm
+    from ctcasr.text import DEFAULT_ALPHABET
 
     try:
         prune = tuple(int(p) for p in _split_list(args.prune or ""))
     except ValueError:
         raise UserError(f"--prune takes comma-separated whole numbers, e.g. 0,1,1; got {args.prune!r}") from None
-    stats = build_lm(args.texts, args.out, order=args.order, prune=prune, alphabet=args.alphabet)
+    stats = build_lm(args.texts, args.out, order=args.order, prune=prune, alphabet=args.alphabet or DEFAULT_ALPHABET)
     counts = " ".join(f"{n}-grams={c}" for n, c in stats.counts.items())
     print(f"{args.out}: {args.order}-gram Kneser-Ney LM of {stats.summary()}; {counts}")
 
@@ -251,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", parents=[common], help="WER / CER of a model on a manifest")
-    p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt)")
+    p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt) or a registered model name")
     p.add_argument("--manifest", required=True, help="JSONL manifest")
     p.add_argument("--out", help="write a JSON report here")
     p.add_argument("--batch-seconds", type=float, default=120.0, help="audio per batch (default: %(default)s)")
@@ -270,9 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("transcribe", parents=[common], help="transcribe audio files or folders")
-    p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt)")
-    p.add_argument("paths", nargs="+", help="audio files or folders")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="(default: text)")
+    p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt) or a registered model name")
+    p.add_argument("paths", nargs="+", help="audio files, folders, or - for audio bytes on standard input")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text, json (words with times and confidence), srt / vtt subtitles, tsv word table "
+                        "(default: text)")
+    p.add_argument("--output-dir", help="write one file per input here (OUT/<name>.<format>) instead of printing")
     p.add_argument("--chunk-seconds", type=float, default=20.0,
                    help="long files are decoded in chunks this long, cut at pauses (default: %(default)s)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
@@ -295,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--order", type=int, default=3, help="n-gram order (1-6, default 3)")
     q.add_argument("--out", required=True, help="lm.arpa, lm.arpa.gz, or lm.bin (KenLM binary)")
     q.add_argument("--prune", help="minimum counts per order, e.g. 0,1,1 drops singleton bigrams and trigrams")
-    q.add_argument("--alphabet", default=DEFAULT_ALPHABET, help="the tokenizer's characters (default: %(default)r)")
+    q.add_argument("--alphabet", default=None, help="the tokenizer's characters (default: lower-case a-z, space and "
+                                                    "apostrophe)")
     q.set_defaults(func=cmd_lm_build)
     q = lm_sub.add_parser("train-neural", parents=[common],
                         help="train a small word LSTM LM for n-best rescoring (--rescore-lm)")
@@ -349,14 +351,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[name] = str(args.threads)
     try:
-        args.func(args)
+        code = args.func(args)
     except UserError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -14,14 +14,15 @@ from tqdm import tqdm
 
 from ctcasr.checkpoint import load_model
 from ctcasr.data.manifest import Utterance, read_manifest
-from ctcasr.decoding import Decoder, DecoderConfig
+from ctcasr.decoding import DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.files import check_output_file, write_json
 from ctcasr.inference import batched_log_probs, pick_device
 from ctcasr.provenance import git_commit, machine_description
+from ctcasr.recognizer import Recognizer
 from ctcasr.text import normalise
-from ctcasr.transcribe import check_chunk_seconds, transcribe_file
+from ctcasr.transcribe import check_chunk_seconds
 
 
 def _counts(c: ErrorCounts, unit: str) -> dict:
@@ -69,8 +70,8 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
         check_output_file(out)
     items = read_manifest(manifest)
     device = pick_device(device)
-    model = load_model(model_path, device)
-    decoder = Decoder(decoding, model.tokenizer)
+    recognizer = Recognizer(load_model(model_path, device), decoding, chunk_seconds)
+    model = recognizer.model
     refs = references(items, model.tokenizer)
     hyps = [""] * len(items)
     audio_seconds = 0.0
@@ -79,11 +80,11 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     bar = tqdm(total=len(items), unit="utt", desc="evaluate", leave=False, disable=None)
     for indices, log_probs, lengths, seconds in batched_log_probs(model, [items[i] for i in short], batch_seconds):
         audio_seconds += seconds
-        for index, text in zip(indices, decoder(log_probs, lengths), strict=True):
+        for index, text in zip(indices, recognizer.texts(log_probs, lengths), strict=True):
             hyps[short[index]] = text
         bar.update(len(indices))
     for index in sorted(set(range(len(items))) - set(short)):
-        result = transcribe_file(model, items[index].audio_filepath, chunk_seconds, decoder)
+        result = recognizer.transcribe(items[index].audio_filepath)
         hyps[index], audio_seconds = result.text, audio_seconds + result.duration
         bar.update(1)
     bar.close()

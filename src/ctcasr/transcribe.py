@@ -1,50 +1,23 @@
-"""`ctcasr transcribe`: files or folders -> text. Long files are read and decoded in chunks cut at quiet points."""
+"""`ctcasr transcribe`: files, folders or stdin -> text, JSON, subtitles or word tables, through the Recognizer.
+
+Long files are read and decoded in chunks cut at quiet points (`chunks_at_pauses`).
+"""
 
 from __future__ import annotations
 
-import json
 import math
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
+from tqdm import tqdm
 
-from ctcasr.audio import audio_files, iter_chunks
-from ctcasr.checkpoint import load_model
-from ctcasr.decoding import Decoder, DecoderConfig, describe
-from ctcasr.decoding.beam import Hypothesis
-from ctcasr.errors import UserError
-from ctcasr.inference import log_probs_of, pick_device
-from ctcasr.models.asr import ASRModel
-
-
-@dataclass
-class Transcript:
-    path: str
-    text: str
-    duration: float
-    decoder: str = "greedy"
-    segments: list[dict] = field(default_factory=list)  # beam decoders: per chunk, the n-best with word times
-
-
-def expand_paths(paths: list[str]) -> list[Path]:
-    """Files as given; folders searched recursively for files with audio extensions, in sorted order."""
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = audio_files(path)
-            if not found:
-                raise UserError("folder has no audio files", path)
-            out += found
-        elif path.is_file():
-            out.append(path)
-        else:
-            raise UserError("no such file or folder", path)
-    return out
+from ctcasr.audio import audio_files, duration, iter_chunks
+from ctcasr.errors import UserError, one_line
+from ctcasr.outputs import EXTENSIONS, render
 
 
 def quiet_split(wave: np.ndarray, search: int, frame: int) -> int:
@@ -71,55 +44,85 @@ def chunks_at_pauses(path: str | os.PathLike, sample_rate: int, chunk_seconds: f
         yield buffer
 
 
-def transcribe_file(model: ASRModel, path: str | os.PathLike, chunk_seconds: float = 20.0,
-                    decoder: Decoder | None = None) -> Transcript:
-    decoder = decoder or Decoder(DecoderConfig(), model.tokenizer)
-    texts, segments, samples = [], [], 0
-    for piece in chunks_at_pauses(path, model.sample_rate, chunk_seconds):
-        start = samples / model.sample_rate
-        samples += piece.size
-        if piece.size < model.features.config.win_length:
-            continue
-        log_probs, lengths = log_probs_of(model, [torch.from_numpy(np.ascontiguousarray(piece))])
-        if decoder.config.decoder == "greedy":
-            texts += decoder(log_probs, lengths)
-            continue
-        hyps = decoder.nbest(log_probs, lengths)[0]
-        texts.append(model.tokenizer.decode(hyps[0].tokens))
-        segments.append({"start": round(start, 3), "end": round(samples / model.sample_rate, 3),
-                         "nbest": [_hypothesis(model, decoder, h, start) for h in hyps]})
-    return Transcript(str(path), " ".join(t for t in texts if t), samples / model.sample_rate,
-                      describe(decoder.config), segments)
-
-
-def _hypothesis(model: ASRModel, decoder: Decoder, hyp: Hypothesis, offset: float) -> dict:
-    step = model.frame_seconds
-    words = [{"word": w, "start": round(offset + first * step, 3), "end": round(offset + (last + 1) * step, 3)}
-             for w, first, last in hyp.words(model.tokenizer.alphabet, decoder.space)]
-    return {"text": model.tokenizer.decode(hyp.tokens), "score": round(hyp.score, 4),
-            "acoustic": round(hyp.acoustic, 4), "lm": round(hyp.lm, 4), "words": words}
-
-
 def check_chunk_seconds(seconds: float) -> None:
     if not math.isfinite(seconds) or not 1.0 < seconds <= 600.0:
         raise UserError(f"--chunk-seconds must be more than 1 and at most 600 seconds, got {seconds}")
 
 
-def transcribe_paths(model_path: str, paths: list[str], chunk_seconds: float = 20.0, device: str = "auto",
-                     decoding: DecoderConfig | None = None) -> Iterator[Transcript]:
-    check_chunk_seconds(chunk_seconds)
-    files = expand_paths(paths)
-    model = load_model(model_path, pick_device(device))
-    decoder = Decoder(decoding or DecoderConfig(), model.tokenizer)
-    for path in files:
-        yield transcribe_file(model, path, chunk_seconds, decoder)
+@dataclass
+class RunSummary:
+    ok: int = 0
+    failed: list[str] = field(default_factory=list)  # "path: problem"
+
+    def line(self) -> str:
+        text = f"{self.ok} ok, {len(self.failed)} failed"
+        return text + (": " + "; ".join(self.failed[:10]) + (" ..." if len(self.failed) > 10 else "")
+                       if self.failed else "")
 
 
-def format_result(result: Transcript, fmt: str) -> str:
-    if fmt == "json":
-        data = {"path": result.path, "text": result.text, "duration": round(result.duration, 3),
-                "decoder": result.decoder}
-        if result.segments:
-            data["segments"] = result.segments
-        return json.dumps(data, ensure_ascii=False)
-    return f"{result.path}\t{result.text}"
+def output_path(source: str, roots: list[Path], out_dir: Path, fmt: str) -> Path:
+    """OUT_DIR/<path relative to the folder it was found in>.<format extension> (stdin: stdin.<ext>)."""
+    if source == "-":
+        return out_dir / f"stdin{EXTENSIONS[fmt]}"
+    path = Path(source)
+    for root in roots:
+        if root.is_dir() and path.is_relative_to(root):
+            return out_dir / path.relative_to(root).with_suffix(EXTENSIONS[fmt])
+    return out_dir / path.with_suffix(EXTENSIONS[fmt]).name
+
+
+def transcribe_inputs(recognizer, inputs: list[str], fmt: str = "text", out_dir: str | None = None,
+                      stdin=None, emit=print) -> RunSummary:
+    """Transcribe files, folders and `-` (stdin); one bad file does not stop the run. Each result is printed
+    (`emit`) or written atomically to `out_dir`; the summary counts what worked and names what did not."""
+    from ctcasr.files import check_output_dir, write_text
+
+    if out_dir:
+        check_output_dir(out_dir)
+    sources, summary = expand_inputs(inputs), RunSummary()
+    roots = [Path(p) for p in inputs if p != "-"]
+    total = sum(_seconds(p) for p in sources if p != "-")
+    with tqdm(total=round(total), unit="audio s", desc="transcribe", leave=False,
+              disable=None if total > 60 else True) as bar:  # a bar on a terminal, for long runs only
+        for source in sources:
+            try:
+                audio = (stdin or sys.stdin.buffer).read() if source == "-" else source
+                result = recognizer.transcribe(audio)
+            except UserError as exc:
+                if len(sources) == 1:
+                    raise
+                summary.failed.append(one_line(exc))
+                print(f"error: {one_line(exc)}", file=sys.stderr)
+                continue
+            result.path = "-" if source == "-" else source
+            bar.update(round(result.duration))
+            summary.ok += 1
+            text = render(result, fmt, with_path=fmt == "text" and (len(sources) > 1 or not out_dir))
+            if out_dir:
+                target = output_path(source, roots, Path(out_dir), fmt)
+                write_text(target, text if text.endswith("\n") else text + "\n")
+            else:
+                emit(text)
+    return summary
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Paths as given ("-" is stdin); folders become the audio files below them. A missing path is kept, to be
+    reported as that file's failure."""
+    out: list[str] = []
+    for raw in inputs:
+        if raw != "-" and Path(raw).is_dir():
+            found = audio_files(raw)
+            if not found:
+                raise UserError("folder has no audio files", raw)
+            out += [str(p) for p in found]
+        else:
+            out.append(raw)
+    return out
+
+
+def _seconds(path: str) -> float:
+    try:
+        return duration(path)
+    except UserError:
+        return 0.0  # reported when the file itself is read

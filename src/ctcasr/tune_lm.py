@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from ctcasr.checkpoint import load_model, read_checkpoint
 from ctcasr.data.download import file_digest
@@ -94,10 +95,10 @@ def tune_lm(model_path: str, manifest: str, lm: str, out: str, alphas: list[floa
     base = DecoderConfig(decoder=decoder, beam=beam, lm=lm)
     grid: dict[tuple[float, float], tuple[float, float]] = {}
     first = Decoder(base, tokenizer)  # loads the LM once; alpha and beta change per grid point
-    for alpha in alphas:
-        for beta in betas:
-            first.set_weights(alpha, beta)
-            grid[alpha, beta] = _scores(refs, decode_all(first, batches, len(refs)))
+    points = [(a, b) for a in alphas for b in betas]
+    for alpha, beta in tqdm(points, desc="tune-lm", unit="point", leave=False, disable=None):
+        first.set_weights(alpha, beta)
+        grid[alpha, beta] = _scores(refs, decode_all(first, batches, len(refs)))
     print(format_table(grid, alphas, betas))
     (alpha, beta), (wer, cer) = min(grid.items(), key=lambda kv: (kv[1], abs(kv[0][0]), abs(kv[0][1])))
     best = dataclasses.replace(base, alpha=alpha, beta=beta)

@@ -1,0 +1,209 @@
+"""The shipped general model (recipes/en_small.yaml): LMs, tuning on dev, test once, robustness checks.
+
+    python benchmarks/en_small.py [--model models/en_small.pt] [--compare models/an4_ds2.pt] [--data data]
+
+1. Builds the word 3-gram (AN4 + speechocean762 training transcripts + LJSpeech's 13,100 sentences) and trains
+   the LSTM LM on the same text, beside the model.
+2. Tunes alpha / beta (beam search + 3-gram) and then the LSTM rescoring weight on the pooled dev sets
+   (AN4 dev + speechocean762 dev); writes MODEL.decoding.yaml.
+3. Evaluates AN4 test and speechocean762 test once, greedy and with the tuned decoding.
+4. Robustness on data derived from dev (never test): telephone band (8 kHz files through a 300-3400 Hz band and
+   G.711 mu-law) and single words cut out of AN4 dev by forced alignment, for this model and `--compare`.
+Each measurement is a results file; the README table is regenerated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from ctcasr.align import forced_align, word_spans
+from ctcasr.audio import load
+from ctcasr.augment import mu_law, telephone_band
+from ctcasr.checkpoint import load_model
+from ctcasr.data.manifest import Utterance, read_manifest, write_manifest
+from ctcasr.decoding.settings import load_decoding, model_decoding_path
+from ctcasr.evaluate import evaluate_manifest
+from ctcasr.files import write_json
+from ctcasr.inference import log_probs_of
+from ctcasr.provenance import git_commit, machine_description
+from ctcasr.report import update_readme
+
+LJ_TEXT = "../shared/data/ljspeech-metadata-full.csv"
+TARGETS = {"so762_wer_greedy": 35.0, "so762_wer_greedy_stretch": 25.0, "so762_wer_lm": 28.0,
+           "so762_wer_lm_stretch": 20.0, "an4_wer_greedy": 9.70}
+
+
+def ctcasr(*args: str) -> None:
+    command = [str(Path(sys.executable).with_name("ctcasr")), *map(str, args)]
+    print("$", shlex.join(command[1:]), flush=True)
+    subprocess.run(command, check=True)
+
+
+def pooled(manifests: list[str], out: Path) -> Path:
+    """One manifest holding several (absolute paths), e.g. both dev sets for tuning."""
+    write_manifest(out, [u for m in manifests for u in read_manifest(m)], relative=False)
+    return out
+
+
+def telephone_copy(manifest: str, out_dir: Path) -> Path:
+    """Each utterance as an 8 kHz file through a 300-3400 Hz band and G.711 mu-law, as a phone line gives it."""
+    rows = []
+    for u in read_manifest(manifest):
+        wave = telephone_band(load(u.audio_filepath, 16000), 16000, highpass_hz=300.0)
+        narrow = mu_law(load_resampled(wave))
+        path = out_dir / "audio" / f"{Path(u.audio_filepath).stem}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, narrow, 8000, subtype="PCM_16")
+        rows.append(Utterance(str(path), u.duration, u.text, u.id, u.speaker))
+    out = out_dir / f"{Path(manifest).parent.name}_{Path(manifest).stem}_telephone.jsonl"
+    write_manifest(out, rows, relative=False)
+    return out
+
+
+def load_resampled(wave: np.ndarray) -> np.ndarray:
+    import soxr
+
+    return soxr.resample(wave, 16000, 8000, quality="HQ").astype(np.float32)
+
+
+def isolated_words(aligner_path: str, manifest: str, out_dir: Path, margin_s: float = 0.03) -> Path:
+    """Single words cut from each utterance at their forced-alignment boundaries (plus `margin_s` each side)."""
+    model = load_model(aligner_path)
+    tok, step = model.tokenizer, model.frame_seconds
+    space = tok.alphabet.index(" ") + 1
+    rows = []
+    for u in read_manifest(manifest):
+        wave = load(u.audio_filepath, 16000)
+        log_probs, _ = log_probs_of(model, [torch.from_numpy(wave)])
+        ids = tok.encode(u.text)
+        spans = word_spans(forced_align(log_probs[0].numpy(), ids), ids, space)
+        for index, (word, (first, last)) in enumerate(zip(u.text.split(), spans, strict=True)):
+            start = max(0, int((first * step - margin_s) * 16000))
+            end = min(wave.size, int(((last + 1) * step + margin_s) * 16000))
+            path = out_dir / "audio" / f"{u.id}_{index:02d}.flac"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, wave[start:end], 16000)
+            rows.append(Utterance(str(path), round((end - start) / 16000, 4), word, f"{u.id}_{index:02d}", u.speaker))
+    out = out_dir / f"{Path(manifest).parent.name}_{Path(manifest).stem}_words.jsonl"
+    write_manifest(out, rows, relative=False)
+    return out
+
+
+def result(report: dict, what: str, command: str, extra: dict | None = None) -> dict:
+    keep = {k: v for k, v in report.items() if k != "utterances"}
+    return {**keep, "what": what, "value": report["wer"], "unit": "%", "command": command, **(extra or {})}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="models/en_small.pt")
+    parser.add_argument("--compare", default="models/an4_ds2.pt", help="the AN4-only model, for the robustness rows")
+    parser.add_argument("--data", default="data")
+    parser.add_argument("--work", default="runs/en_small_bench")
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--skip-lm", action="store_true", help="reuse the LMs and decoding file already there")
+    args = parser.parse_args()
+    command = shlex.join(["python", *sys.argv])
+    started = time.time()
+    model, results, work = Path(args.model), Path(args.results), Path(args.work)
+    assets = model.with_suffix("")  # models/en_small/
+    assets.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    d = args.data
+    an4_dev, an4_test = f"{d}/an4/dev.jsonl", f"{d}/an4/test.jsonl"
+    so_dev, so_test = f"{d}/speechocean762/dev.jsonl", f"{d}/speechocean762/test.jsonl"
+    texts = [f"{d}/an4/train.jsonl", f"{d}/speechocean762/train.jsonl", LJ_TEXT]
+    ngram, neural = assets / "en_small_3gram.arpa", assets / "en_small_lstm.pt"
+    decoding = model_decoding_path(model)
+    dev = pooled([an4_dev, so_dev], work / "dev_pooled.jsonl")
+
+    if not args.skip_lm:
+        ctcasr("lm", "build", *texts, "--order", "3", "--out", ngram)
+        t0 = time.time()
+        ctcasr("lm", "train-neural", *texts, "--out", neural, "--epochs", "6", "--min-count", "2")
+        neural_train_s = time.time() - t0
+        ctcasr("tune-lm", "--model", model, "--manifest", dev, "--lm", ngram, "--out", decoding, "--beam", "32",
+               "--alphas=0.25,0.5,0.75,1.0,1.5", "--betas=-1,0,1,2,3", "--rescore-lm", neural,
+               "--rescore-weights=0.1,0.2,0.3,0.5,0.75")
+        meta = torch.load(neural, weights_only=True)["metadata"]
+        write_json(results / "en_small_neural_lm.json", {
+            "what": "LSTM LM dev perplexity (held-out training sentences)", "value": meta["history"][-1][
+                "dev_perplexity"] if meta["history"] else None, "unit": "", "history": meta["history"],
+            "train_s": round(neural_train_s, 1), "commit": git_commit(), "machine": machine_description(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), "wall_s": round(neural_train_s, 1),
+            "command": command})
+    tuned = load_decoding(decoding)
+    greedy_cfg = dataclasses.replace(tuned, decoder="greedy", lm=None, rescore_lm=None)
+
+    rows = {}
+    for name, manifest in (("an4", an4_test), ("so762", so_test)):
+        for label, config in (("greedy", greedy_cfg), ("lm", tuned)):
+            report = evaluate_manifest(str(model), manifest, decoding=config, command=command)
+            rows[f"{name}_{label}"] = report
+            extra = {"decoding": dataclasses.asdict(config)}
+            what = f"WER, {Path(manifest).parent.name}/test, {'greedy' if label == 'greedy' else 'tuned LM'}, " \
+                   f"{model.name}"
+            write_json(results / f"en_small_{name}_test{'' if label == 'greedy' else '_lm'}.json",
+                       result(report, what, command, extra))
+            print(f"{name} test {label}: WER {report['wer']:.2f} CER {report['cer']:.2f}", flush=True)
+        if tuned.rescore_lm:  # the cost of the second pass, measured on the same test set
+            first = dataclasses.replace(tuned, rescore_lm=None)
+            report = evaluate_manifest(str(model), manifest, decoding=first, command=command)
+            rows[f"{name}_first_pass"] = report
+
+    for name in ("an4", "so762"):
+        if f"{name}_first_pass" in rows:
+            full, first = rows[f"{name}_lm"], rows[f"{name}_first_pass"]
+            per_utt = (full["processing_seconds"] - first["processing_seconds"]) / full["num_utterances"] * 1000
+            write_json(results / f"en_small_{name}_rescoring.json", {
+                "what": f"LSTM n-best rescoring, {name} test: WER with / without it, cost in ms per utterance",
+                "value": round(per_utt, 2), "unit": "ms/utt", "wer_with": full["wer"], "wer_without": first["wer"],
+                "commit": git_commit(), "machine": machine_description(), "command": command,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), "wall_s": None})
+
+    robustness = {"what": "WER on dev-derived robustness sets (greedy)", "unit": "%", "sets": {}}
+    sets = {"an4_dev": an4_dev, "so762_dev": so_dev,
+            "an4_dev_telephone": telephone_copy(an4_dev, work / "tel_an4"),
+            "so762_dev_telephone": telephone_copy(so_dev, work / "tel_so762"),
+            "an4_dev_isolated_words": isolated_words(args.compare, an4_dev, work / "words_an4")}
+    for set_name, manifest in sets.items():
+        for label, path in (("en_small", model), ("an4_ds2", Path(args.compare))):
+            report = evaluate_manifest(str(path), str(manifest), decoding=greedy_cfg, command=command)
+            robustness["sets"].setdefault(set_name, {})[label] = {"wer": report["wer"], "cer": report["cer"],
+                                                                  "utterances": report["num_utterances"]}
+            print(f"{set_name} {label}: WER {report['wer']:.2f}", flush=True)
+    robustness["value"] = robustness["sets"]["an4_dev_telephone"]["en_small"]["wer"]
+    robustness["what"] = "WER, AN4 dev through a telephone channel (8 kHz, mu-law), greedy, en_small.pt"
+    robustness.update(commit=git_commit(), machine=machine_description(),
+                      date=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), command=command,
+                      wall_s=round(time.time() - started, 1))
+    write_json(results / "en_small_robustness.json", robustness)
+
+    summary = json.loads((assets / "train_summary.json").read_text())
+    so_lm, so_g, an4_g = rows["so762_lm"]["wer"], rows["so762_greedy"]["wer"], rows["an4_greedy"]["wer"]
+    write_json(results / "en_small_training.json", {
+        "what": "en_small training wall time, recipes/en_small.yaml", "value": round(summary["wall_s"] / 60, 1),
+        "unit": "min", **{k: summary[k] for k in ("commit", "date", "machine", "wall_s", "command",
+                                                  "throughput_audio_s_per_s", "peak_rss_mb", "epochs",
+                                                  "best_epoch", "best_dev_wer", "num_parameters")},
+        "targets": {**TARGETS, "so762_greedy_met": so_g <= TARGETS["so762_wer_greedy"],
+                    "so762_lm_met": so_lm <= TARGETS["so762_wer_lm"], "an4_greedy_met": an4_g <=
+                    TARGETS["an4_wer_greedy"], "train_minutes_max": 120,
+                    "train_minutes_met": summary["train_s"] / 60 <= 120}})
+    update_readme(results, "README.md")
+    print(json.dumps({k: round(v["wer"], 2) for k, v in rows.items()}))
+
+
+if __name__ == "__main__":
+    main()
