@@ -157,7 +157,9 @@ class CTCTask(L.LightningModule):
         optimizer = config.scheduler.optimizer
         scheduler = self._schedule(optimizer)  # Adam's moments live in optimizer.state: untouched
         scheduler.last_epoch = self.global_step - 1
-        scheduler.step()
+        with warnings.catch_warnings():  # "step() before optimizer.step()": intended, it only sets the lr
+            warnings.simplefilter("ignore")
+            scheduler.step()
         config.scheduler = scheduler
         print(f"schedule rebuilt for {total} steps (trainer.epochs={self.recipe.trainer.epochs}); continuing at "
               f"step {self.global_step}, lr {optimizer.param_groups[0]['lr']:.3g}")
@@ -246,19 +248,22 @@ class RunRecorder(Callback):
     def state_dict(self) -> dict:
         return {"history": self.history, "best_wer": self.best_wer, "best_epoch": self.best_epoch,
                 "train_seconds": self.train_seconds, "audio_seconds": self.audio_seconds,
-                "resumed_at": self.resumed_at,
+                "resumed_at": self.resumed_at, "epoch_base": 1,
                 "wall_seconds": self._wall_before + (time.time() - self._fit_start if self._fit_start else 0.0)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.history = state["history"]
-        self.best_wer, self.best_epoch = state["best_wer"], state["best_epoch"]
+        shift = 0 if state.get("epoch_base") == 1 else 1  # runs begun when epochs were counted from 0
+        self.history = [{**h, "epoch": h["epoch"] + shift} for h in state["history"]]
+        self.best_wer, self.best_epoch = state["best_wer"], state["best_epoch"] + shift
+        self.resumed_at = [e + shift for e in state.get("resumed_at", [])]
         self.train_seconds, self.audio_seconds = state["train_seconds"], state["audio_seconds"]
-        self.resumed_at = state.get("resumed_at", [])
         self._wall_before = state["wall_seconds"]
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._fit_start = time.time()
-        if trainer.ckpt_path:  # states are restored before this hook: current_epoch is the first one to run
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.ckpt_path:  # the loops are restored by now: current_epoch is the first one to run
             self.resumed_at.append(trainer.current_epoch + 1)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
