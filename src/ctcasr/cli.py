@@ -75,7 +75,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
           + (f"; report {args.out}" if args.out else ""))
 
 
-DECODING_FLAGS = ("decoder", "beam", "nbest", "lm", "alpha", "beta", "lexicon", "rescore_lm", "rescore_weight")
+DECODING_FLAGS = ("decoder", "beam", "nbest", "lm", "alpha", "beta", "lexicon", "rescore_lm", "rescore_weight",
+                  "hotwords", "hotword_boost")
 
 
 def _decoding(args: argparse.Namespace):
@@ -101,6 +102,8 @@ def _decoder_options(p: argparse.ArgumentParser) -> None:
                    help="flashlight: only words of the LM's vocabulary")
     p.add_argument("--rescore-lm", help="second-pass LM that rescores the n-best list")
     p.add_argument("--rescore-weight", type=float, help="weight of the second-pass LM")
+    p.add_argument("--hotwords", help="file of `word [boost]` lines the beam search favours (names, commands)")
+    p.add_argument("--hotword-boost", type=float, help="boost in nats for lines without one (default 4)")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -153,7 +156,9 @@ def cmd_lm_build(args: argparse.Namespace) -> None:
 def cmd_lm_train_neural(args: argparse.Namespace) -> None:
     from ctcasr.decoding.lm_build import read_text_lines
     from ctcasr.decoding.neural_lm import NeuralLMConfig, train_neural_lm
+    from ctcasr.files import check_output_file
 
+    check_output_file(args.out)
     sentences = [line for path in args.texts for line in read_text_lines(path) if line.strip()]
     if not sentences:
         raise UserError("the training text is empty", args.texts[0])

@@ -142,6 +142,8 @@ def read_text_file(path: str | os.PathLike) -> dict[str, str]:
 
 def score_files(ref_path: str, hyp_path: str, out: str | None = None) -> dict:
     """Score hypotheses against references by id; a reference id missing from the hypotheses counts as empty."""
+    if out:
+        check_output_file(out)
     refs, hyps = read_text_file(ref_path), read_text_file(hyp_path)
     extra_ids = sorted(set(hyps) - set(refs))
     if extra_ids:

@@ -88,7 +88,7 @@ def decoding_for(model_path: Path, decoding_file: str | os.PathLike | None = Non
     if own.is_file():
         config = load_decoding(own, **overrides)
         return config if overrides.get("lm") else without_unavailable_lm(config, own)
-    if overrides.get("lm") and "decoder" not in overrides:
+    if (overrides.get("lm") or overrides.get("hotwords")) and "decoder" not in overrides:
         overrides["decoder"] = "beam"
     return DecoderConfig(**overrides)
 

@@ -36,7 +36,7 @@ from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.features import SpecAugment
-from ctcasr.files import atomic_path, write_json
+from ctcasr.files import atomic_path, check_output_dir, write_json
 from ctcasr.models.asr import ASRModel
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import CharTokenizer, oov_summary
@@ -514,7 +514,7 @@ def route_logs_to_stdout() -> None:
 def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
     """Train `recipe`; returns the path of the best checkpoint."""
     t = recipe.trainer
-    run_dir = Path(t.out_dir)
+    run_dir = check_output_dir(t.out_dir)
     resume_from = run_dir / "lightning" / "last.ckpt"
     if resume and not resume_from.is_file():
         raise UserError("nothing to resume: no Lightning checkpoint in this run folder", resume_from)

@@ -25,7 +25,7 @@ from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.decoding.settings import save_decoding
 from ctcasr.errors import UserError
 from ctcasr.evaluation import char_errors, word_errors
-from ctcasr.files import atomic_path
+from ctcasr.files import atomic_path, check_output_file
 from ctcasr.inference import batched_log_probs, pick_device
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import CharTokenizer, normalise
@@ -89,6 +89,7 @@ def tune_lm(model_path: str, manifest: str, lm: str, out: str, alphas: list[floa
             rescore_weights: list[float] | None = None, cache_dir: str | None = None, device: str = "auto",
             command: str = "") -> dict:
     started = time.time()
+    check_output_file(out)
     batches, refs, tokenizer = cached_log_probs(model_path, manifest, cache_dir, device)
     greedy_wer, greedy_cer = _scores(refs, decode_all(Decoder(DecoderConfig(), tokenizer), batches, len(refs)))
     print(f"{manifest}: {len(refs)} utterances; greedy WER {greedy_wer:.2f} CER {greedy_cer:.2f}", file=sys.stderr)

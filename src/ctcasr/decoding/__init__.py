@@ -11,6 +11,7 @@ import torch
 
 from ctcasr.decoding.beam import Fusion, Hypothesis, beam_decode
 from ctcasr.decoding.greedy import greedy_decode
+from ctcasr.decoding.hotwords import read_hotwords
 from ctcasr.decoding.lm import WordLM, load_rescorer
 from ctcasr.errors import UserError
 from ctcasr.schema import build, limits
@@ -38,6 +39,8 @@ class DecoderConfig:
     lexicon: bool = False  # flashlight only: restrict words to the LM's vocabulary
     rescore_lm: str | None = None  # second-pass LM (n-gram or `lm train-neural`): n-best lists rescored
     rescore_weight: float = 0.0
+    hotwords: str | None = None  # `word [boost]` lines: words and phrases the beam search favours
+    hotword_boost: float = field(default=4.0, metadata=limits(0, 100, low_open=True))  # nats, when a line has none
 
 
 def describe(c: DecoderConfig) -> str:
@@ -66,6 +69,8 @@ def check_config(c: DecoderConfig, source: str | None = None) -> DecoderConfig:
         raise UserError("--lexicon is a flashlight decoder option")
     if c.lexicon and not c.lm:
         raise UserError("--lexicon needs --lm (the lexicon is the LM's vocabulary)")
+    if c.hotwords and c.decoder != "beam":
+        raise UserError("--hotwords needs --decoder beam (ctcasr's own beam search)")
     return c
 
 
@@ -79,8 +84,11 @@ class Decoder:
             self.lm = WordLM(config.lm, tokenizer.alphabet)
             if verbose and self.lm.report.unusable:  # a warning: some of the LM's words can never be decoded
                 print(f"warning: {config.lm}: {self.lm.report.summary()}", file=sys.stderr)
+        hotwords = read_hotwords(config.hotwords, tokenizer.alphabet, config.hotword_boost) if config.hotwords \
+            else None
+        if self.lm or hotwords:
             self.fusion = Fusion(self.lm, tokenizer.alphabet, self.space, config.alpha, config.beta,
-                                 config.unk_penalty)
+                                 config.unk_penalty, hotwords)
         if config.rescore_lm:
             self.rescorer = load_rescorer(config.rescore_lm, tokenizer.alphabet)
         if config.decoder == "flashlight":

@@ -95,19 +95,21 @@ def frame_candidates(log_probs: np.ndarray, token_topk: int | None, token_cum_pr
 
 @dataclass
 class Fusion:
-    """Shallow fusion of a word LM: score = acoustic + alpha * ln P_lm + beta * words + unk_penalty * unknown."""
+    """Shallow fusion: score = acoustic + alpha * ln P_lm + beta * words + unk_penalty * unknown + hotword bonus.
+    `lm` may be None when only hotwords are boosted."""
 
-    lm: object  # ctcasr.decoding.lm.WordLM
+    lm: object | None  # ctcasr.decoding.lm.WordLM
     alphabet: str
     space: int
     alpha: float = 0.5
     beta: float = 1.0
     unk_penalty: float = -10.0
+    hotwords: object | None = None  # ctcasr.decoding.hotwords.Hotwords
 
 
 @dataclass
 class _Context:
-    """The LM side of a prefix: a function of the prefix alone, computed once when the prefix is created."""
+    """The LM and hotword side of a prefix: a function of the prefix alone, computed once when it is created."""
 
     state: object
     lm: float = 0.0
@@ -115,28 +117,58 @@ class _Context:
     partial: str = ""
     penalty: float = 0.0
     flagged: bool = False  # the partial word already left the LM's vocabulary (penalised once)
+    hot: int = -1  # hotword trie node of the current match, -1 when none
+    hot_gain: float = 0.0  # bonus earned by the match in progress (taken back if it fails)
+    hot_total: float = 0.0  # bonus of completed hotwords
 
     def bonus(self, f: Fusion) -> float:
-        return f.alpha * self.lm + f.beta * self.words + self.penalty
+        lm = f.alpha * self.lm + f.beta * self.words if f.lm is not None else 0.0
+        return lm + self.penalty + self.hot_total + self.hot_gain
 
     def extend(self, f: Fusion, token: int) -> _Context:
         if token != f.space:
-            partial = self.partial + f.alphabet[token - 1]
-            leaves = not self.flagged and not f.lm.is_prefix(partial)
+            char = f.alphabet[token - 1]
+            partial = self.partial + char
+            leaves = f.lm is not None and not self.flagged and not f.lm.is_prefix(partial)
+            hot, gain = self._hot_step(f, char)
             return _Context(self.state, self.lm, self.words, partial, self.penalty + (f.unk_penalty if leaves else 0.0),
-                            self.flagged or leaves)
-        return self.finish_word(f)
+                            self.flagged or leaves, hot, gain, self.hot_total)
+        return self.finish_word(f, at_space=True)
 
-    def finish_word(self, f: Fusion) -> _Context:
+    def _hot_step(self, f: Fusion, char: str) -> tuple[int, float]:
+        hot = f.hotwords
+        if hot is None:
+            return -1, 0.0
+        at_start = not self.partial
+        node = hot.children[self.hot].get(char, -1) if self.hot >= 0 else -1
+        if node >= 0:
+            return node, self.hot_gain + hot.step[node]
+        node = hot.children[0].get(char, -1) if at_start else -1  # a new match can start at a word's beginning
+        return (node, hot.step[node]) if node >= 0 else (-1, 0.0)
+
+    def finish_word(self, f: Fusion, at_space: bool = False) -> _Context:
         if not self.partial:
             return self
-        logp, state = f.lm.score(self.state, self.partial)
-        unknown = not self.flagged and not f.lm.knows(self.partial)
-        return _Context(state, self.lm + logp, self.words + 1, "", self.penalty + (f.unk_penalty if unknown else 0.0))
+        state, lm, words, penalty = self.state, self.lm, self.words + 1, self.penalty
+        if f.lm is not None:
+            logp, state = f.lm.score(self.state, self.partial)
+            lm += logp
+            if not self.flagged and not f.lm.knows(self.partial):
+                penalty += f.unk_penalty
+        hot, gain, total = -1, 0.0, self.hot_total
+        if self.hot >= 0:
+            hw = f.hotwords
+            follow = hw.children[self.hot].get(" ", -1) if at_space else -1
+            if follow >= 0:  # a phrase goes on past this word
+                hot, gain = follow, self.hot_gain + hw.step[follow]
+            elif self.hot in hw.terminal:  # a whole hotword: its bonus is kept
+                total += self.hot_gain
+        return _Context(state, lm, words, "", penalty, False, hot, gain, total)
 
     def finish(self, f: Fusion) -> _Context:
         done = self.finish_word(f)
-        return _Context(done.state, done.lm + f.lm.end(done.state), done.words, "", done.penalty)
+        end = f.lm.end(done.state) if f.lm is not None else 0.0
+        return _Context(done.state, done.lm + end, done.words, "", done.penalty, False, -1, 0.0, done.hot_total)
 
 
 def _add(table: dict, node: int, p_b: float, p_nb: float, frames: tuple) -> None:
@@ -180,7 +212,7 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
     recombine = recombine and nbest == 1 and (fusion is not None or space is not None)
     word_part, last_word, part_ids = [0], [0], {}  # interned partial / last word per node (recombination, no LM)
     children: dict[tuple[int, int], int] = {}
-    contexts: dict[int, _Context] = {0: _Context(fusion.lm.begin())} if fusion else {}
+    contexts: dict[int, _Context] = {0: _Context(fusion.lm.begin() if fusion.lm else None)} if fusion else {}
     # node -> [log P(ends in blank), log P(ends in its last token), frames, best single contribution];
     # never both -inf (impossible extensions are not added), so the inline log-sum-exps below are safe
     beams: dict[int, list] = {0: [0.0, NEG_INF, None, 0.0]}
@@ -239,7 +271,8 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
                 keep, seen = [], set()
                 for n in sorted(scores, key=scores.__getitem__, reverse=True):
                     c = contexts[n] if fusion else None
-                    key = (c.state, c.partial, last_token[n]) if c else (last_word[n], word_part[n], last_token[n])
+                    key = (c.state, c.partial, last_token[n], c.hot, c.hot_gain) if c else (
+                        last_word[n], word_part[n], last_token[n])
                     if key not in seen:
                         seen.add(key)
                         keep.append(n)

@@ -33,7 +33,7 @@ def load_decoding(path: str | os.PathLike, **overrides) -> DecoderConfig:
     if not isinstance(data, dict) or not isinstance(data.get("decoding"), dict):
         raise UserError("expected a `decoding:` mapping", path)
     config = build(DecoderConfig, data["decoding"], "decoding", str(path), "decoding setting")
-    for key in ("lm", "rescore_lm"):  # relative LM paths are relative to the settings file
+    for key in ("lm", "rescore_lm", "hotwords"):  # relative paths are relative to the settings file
         value = getattr(config, key)
         if value and not Path(value).is_absolute():
             setattr(config, key, str(path.parent / value))
@@ -45,7 +45,7 @@ def save_decoding(path: str | os.PathLike, config: DecoderConfig, info: dict | N
     """Write `config` (its LM path relative to the file when it can be) and `info` (how it was chosen)."""
     path = Path(path)
     settings = dataclasses.asdict(config)
-    for key in ("lm", "rescore_lm"):
+    for key in ("lm", "rescore_lm", "hotwords"):
         if settings[key]:
             settings[key] = os.path.relpath(Path(settings[key]).resolve(), path.parent.resolve())
     text = yaml.safe_dump({"decoding": settings, **({"tuned": info} if info else {})}, sort_keys=False)
