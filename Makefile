@@ -10,7 +10,7 @@ MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR))
 MODEL ?= models/an4_ds2.pt
 GENERAL_MODEL ?= models/en_small.pt
 
-.PHONY: kenlm-tools bench-lm bench-decoders bench-en-small bench-threads install demo test lint train-an4 \
+.PHONY: system-packages kenlm-tools bench-lm bench-decoders bench-en-small bench-threads install demo test lint train-an4 \
 	train-en-small results smoke-two-stage
 
 $(BIN)/ctcasr: pyproject.toml
@@ -26,6 +26,10 @@ kenlm-tools: $(BIN)/lmplz
 
 install: $(BIN)/ctcasr $(BIN)/lmplz
 
+# System packages the tests need (ffmpeg); installed with apt when run as root.
+system-packages:
+	scripts/ci_system_packages.sh
+
 # Prepare AN4, evaluate the shipped AN4 model on AN4 test (greedy, then with its own decoding file: beam + its tuned
 # AN4 3-gram), transcribe a few AN4 files, and one as subtitles with the general model.
 demo: install
@@ -40,7 +44,7 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 # pytest exits 5 when it collects no tests: that is a failure too.
-test: install lint
+test: install lint system-packages
 	CTCASR_TEST_MIRROR=$(if $(MIRROR),$(abspath $(MIRROR)),) $(BIN)/python -m pytest -q; \
 	status=$$?; [ $$status -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$status
 

@@ -53,10 +53,11 @@ def load_registry(path: str | os.PathLike | None = None) -> dict[str, Artifact]:
 
 
 def describe(artifacts: dict[str, Artifact]) -> str:
-    rows = [f"{'name':32} {'kind':6} {'size':>10}  source"]
+    rows = [f"{'name':32} {'kind':6} {'size':>10}  source", ]
     for a in artifacts.values():
         size = f"{a.size / 2**20:.1f} MB" if a.size else "?"
         rows.append(f"{a.name:32} {a.kind:6} {size:>10}  {a.url or a.local}")
+        rows.append(f"{'':32} {a.description}")
     return "\n".join(rows)
 
 
@@ -86,3 +87,22 @@ def fetch_artifact(name: str, out_dir: str | os.PathLike = "artifacts", registry
     if not a.url:
         raise UserError(f"artifact {name} has neither a url nor a local path", registry or REGISTRY)
     return download(a.url, Path(out_dir) / Path(a.url).name, checksum)
+
+
+def copy_model(path: Path, out_dir: str | os.PathLike) -> Path:
+    """Copy a shipped model into `out_dir` with what travels with it: MODEL.decoding.yaml and the MODEL/ folder of
+    LMs it names (relative paths keep working), each file written atomically. Returns the copied checkpoint."""
+    import shutil
+
+    from ctcasr.files import atomic_path, check_output_dir
+
+    out = check_output_dir(out_dir)
+    sources = [path, path.with_name(f"{path.stem}.decoding.yaml")]
+    assets = path.with_suffix("")
+    sources += sorted(p for p in assets.rglob("*") if p.is_file()) if assets.is_dir() else []
+    for source in sources:
+        if source.is_file():
+            target = out / source.relative_to(path.parent)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+    return out / path.name

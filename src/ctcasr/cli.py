@@ -7,6 +7,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ctcasr import __version__
 from ctcasr.data.corpora import CORPORA
@@ -130,13 +131,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> None:
-    from ctcasr.artifacts import describe, fetch_artifact, load_registry
+    from ctcasr.artifacts import copy_model, describe, fetch_artifact, load_registry
     from ctcasr.data.download import file_digest
 
     if args.list or not args.name:
         print(describe(load_registry(args.registry)))
         return
     path = fetch_artifact(args.name, args.out, args.registry)
+    if path.parent.resolve() != Path(args.out).resolve() and load_registry(args.registry)[args.name].local:
+        path = copy_model(path, args.out)  # a shipped model: copied where it was asked for, with its LMs
     print(f"{path}  sha256:{file_digest(path, 'sha256')}")
 
 
@@ -363,6 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ctcasr ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return code or 0
 
 
