@@ -6,6 +6,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +42,7 @@ def test_recognizer_on_paths_arrays_and_bytes(an4_items):
     wave, rate = sf.read(u.audio_filepath, dtype="float32")
     from_array = rec.transcribe(wave, sample_rate=rate)
     from_int16 = rec.transcribe((wave * 32767).astype(np.int16), sample_rate=rate)
-    from_bytes = rec.transcribe(open(u.audio_filepath, "rb").read())
+    from_bytes = rec.transcribe(Path(u.audio_filepath).read_bytes())
     assert from_path.text == from_array.text == from_bytes.text == from_int16.text and from_path.text
     assert all(0 <= w.confidence <= 1 and w.start < w.end for w in from_path.words)
     assert [w.word for w in from_path.words] == from_path.text.split()
@@ -89,9 +91,9 @@ def test_output_dir_stdin_and_a_folder_with_a_bad_file(tmp_path, an4_items):
     assert "3 ok, 1 failed" in result.stdout + result.stderr and "broken.wav" in result.stderr
     written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.vtt"))
     assert written == sorted(["clip.vtt", *(f"sub/{u.id}.vtt" for u in an4_items["test"][:2])])
-    stdin = subprocess.run([str(REPO / ".venv" / "bin" / "ctcasr") if (REPO / ".venv").is_dir() else "ctcasr",
-                            "transcribe", "--model", str(SHIPPED), "--decoder", "greedy", "-"],
-                           input=open(an4_items["test"][0].audio_filepath, "rb").read(), capture_output=True)
+    stdin = subprocess.run([sys.executable, "-m", "ctcasr", "transcribe", "--model", str(SHIPPED), "--decoder",
+                            "greedy", "-"], input=Path(an4_items["test"][0].audio_filepath).read_bytes(),
+                           capture_output=True)
     assert stdin.returncode == 0, stdin.stderr
     assert stdin.stdout.decode().startswith("-\t")
     assert_user_error(run_cli("transcribe", "--model", SHIPPED, folder / "broken.wav"), "broken.wav")
