@@ -115,3 +115,16 @@ def test_plain_install_without_extras_falls_back_to_the_beam_search(tmp_path, an
                                str(Path(SHIPPED).with_suffix("") / "an4_train_3gram.arpa"), audio],
                               capture_output=True, text=True, cwd=tmp_path)
     assert_user_error(explicit, "kenlm")
+
+
+def test_download_out_copies_a_shipped_model_with_its_lms(tmp_path, an4_items):
+    result = run_cli("download", "an4_ds2", "--out", tmp_path / "dl")
+    assert result.returncode == 0, result.stderr
+    model = tmp_path / "dl" / "an4_ds2.pt"
+    assert model.is_file() and (tmp_path / "dl" / "an4_ds2.decoding.yaml").is_file()
+    assert (tmp_path / "dl" / "an4_ds2" / "an4_train_3gram.arpa").is_file()
+    listed = run_cli("download", "--list").stdout
+    assert "spelled letters, digits" in listed  # each artifact says what it knows
+    copied = run_cli("transcribe", "--model", model, an4_items["test"][0].audio_filepath, "--format", "json")
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout)["decoder"].startswith("beam")  # its decoding file and LM came along
