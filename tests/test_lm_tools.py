@@ -147,9 +147,9 @@ def test_tune_lm_writes_settings_that_evaluate_and_transcribe_use(tmp_path, an4_
 
 
 @pytest.mark.parametrize(("args", "problem"), [
-    (["--decoder", "beam", "--beam", "-3"], "beam must be a positive whole number"),
+    (["--decoder", "beam", "--beam", "-3"], "'decoding.beam' must be >= 1"),
     (["--decoder", "beam", "--beam", "4", "--nbest", "5"], "n-best size must be between 1 and the beam (4)"),
-    (["--decoder", "flashlight", "--lexicon"], "--lexicon needs --lm"),
+    (["--decoder", "flashlight", "--lexicon", "--lm", ""], "--lexicon needs --lm"),
     (["--lm", "missing.arpa"], "missing.arpa: language model does not exist"),
     (["--decoding", "missing.yaml"], "missing.yaml: decoding settings file does not exist"),
 ])

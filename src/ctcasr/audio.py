@@ -16,6 +16,7 @@ import soundfile as sf
 import soxr
 
 from ctcasr.errors import UserError
+from ctcasr.files import quiet_stderr
 
 AUDIO_EXTENSIONS = {f".{ext.lower()}" for ext in sf.available_formats()} | {".wav", ".flac", ".ogg", ".mp3",
                                                                             ".opus", ".oga"}
@@ -74,7 +75,8 @@ UNKNOWN_LENGTH = 2**62  # libsndfile reports a huge frame count for streams of u
 def _open(path: str | os.PathLike) -> sf.SoundFile:
     _check_regular(path)  # a FIFO or device would block or never end
     try:
-        return sf.SoundFile(path)
+        with quiet_stderr():  # mpg123 prints resync notes for damaged MP3s; the exception says what failed
+            return sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise UserError(f"cannot read audio ({_message(exc)})", path) from None
 
@@ -157,7 +159,8 @@ def load(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
         _refuse_short_wav(path)
         expected = f.frames
         try:
-            data = f.read(dtype="float32", always_2d=True)
+            with quiet_stderr():
+                data = f.read(dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             raise UserError(f"cannot decode audio ({_message(exc)})", path) from None
         orig_sr = f.samplerate
@@ -191,7 +194,8 @@ def iter_chunks(path: str | os.PathLike, sample_rate: int, chunk_s: float) -> It
         blocks = f.blocks(blocksize=block, dtype="float32", always_2d=True)
         while True:
             try:
-                data = next(blocks)
+                with quiet_stderr():
+                    data = next(blocks)
             except StopIteration:
                 break
             except (sf.LibsndfileError, RuntimeError, ValueError) as exc:

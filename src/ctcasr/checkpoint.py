@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -49,7 +50,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if Path(path).stat().st_size == 0:
         raise UserError("not a ctcasr checkpoint (the file is empty)", path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on foreign files
         raise UserError(f"not a ctcasr checkpoint (cannot be read safely: {first_sentence(exc)})", path) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

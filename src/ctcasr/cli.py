@@ -137,8 +137,9 @@ def cmd_download(args: argparse.Namespace) -> None:
     if args.list or not args.name:
         print(describe(load_registry(args.registry)))
         return
-    path = fetch_artifact(args.name, args.out, args.registry)
-    if path.parent.resolve() != Path(args.out).resolve() and load_registry(args.registry)[args.name].local:
+    path = fetch_artifact(args.name, args.out or "artifacts", args.registry)
+    if args.out and path.parent.resolve() != Path(args.out).resolve() and load_registry(args.registry)[
+            args.name].local:
         path = copy_model(path, args.out)  # a shipped model: copied where it was asked for, with its LMs
     print(f"{path}  sha256:{file_digest(path, 'sha256')}")
 
@@ -291,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("download", parents=[common], help="fetch a registered artifact (model, LM); --list shows them")
     p.add_argument("name", nargs="?")
     p.add_argument("--list", action="store_true")
-    p.add_argument("--out", default="artifacts", help="where downloads go (default: artifacts)")
+    p.add_argument("--out", help="where downloads go (default: artifacts); a shipped model is copied there with its "
+                                  "decoding file and LMs (without --out its path in the installation is printed)")
     p.add_argument("--registry", help="another registry YAML (default: the one shipped with ctcasr)")
     p.set_defaults(func=cmd_download)
 

@@ -75,3 +75,20 @@ def utf8_lines(data: bytes | str | os.PathLike, where: str | os.PathLike | None 
         except UnicodeDecodeError:
             raise UserError(f"line {number} is not valid UTF-8", where) from None
     return lines
+
+
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for C libraries that print there (mpg123's resync notes, KenLM's advice);
+    Python exceptions still carry the errors."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

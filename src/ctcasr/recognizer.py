@@ -115,10 +115,11 @@ class Recognizer:
         return self.decoder.config
 
     def transcribe(self, audio: str | os.PathLike | np.ndarray | bytes, sample_rate: int | None = None,
-                   nbest: int = 0) -> Transcript:
+                   nbest: int | None = None) -> Transcript:
         """Text, words and segments of `audio`: a file path, an array (`sample_rate` required; samples as rows,
         channels as columns when 2-D) or encoded bytes of any readable format. `nbest` > 0 adds that many
-        hypotheses to each segment (beam decoders)."""
+        hypotheses to each segment (beam decoders; default: the decoder's `nbest` setting)."""
+        nbest = self.config.nbest if nbest is None else nbest
         with self._lock:
             if isinstance(audio, str | os.PathLike):
                 from ctcasr.transcribe import chunks_at_pauses

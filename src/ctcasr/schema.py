@@ -66,6 +66,9 @@ def _convert(value: Any, hint: Any, path: str, source: str | None, label: str = 
     if origin in (typing.Union, types.UnionType):
         if value is None and _NONE in args:
             return None
+        nested = [a for a in args if dataclasses.is_dataclass(a)]
+        if nested and isinstance(value, dict):  # a section: its own errors name the key that is wrong
+            return build(nested[0], value, path, source, label)
         errors = []
         for option in (a for a in args if a is not _NONE):
             try:

@@ -475,7 +475,9 @@ def explain_config_change(source: dict, task: CTCTask, path: str) -> None:
 def check_resumable(task: CTCTask, ckpt_path: Path, epochs: int) -> None:
     """The Lightning checkpoint loads safely (weights_only), fits the model, and has epochs left to run."""
     try:
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on damaged files
         raise UserError(f"cannot resume: the Lightning checkpoint cannot be read safely ({first_sentence(exc)})",
                         ckpt_path) from None

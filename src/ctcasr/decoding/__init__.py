@@ -54,23 +54,23 @@ def check_config(c: DecoderConfig, source: str | None = None) -> DecoderConfig:
     """Every value type- and range-checked (flags and settings files alike), then the combinations."""
     c = build(DecoderConfig, dataclasses.asdict(c), "decoding", source, "decoding setting")
     if c.decoder not in DECODERS:
-        raise UserError(f"unknown decoder {c.decoder!r}; known: {', '.join(DECODERS)}")
+        raise UserError(f"unknown decoder {c.decoder!r}; known: {', '.join(DECODERS)}", source)
     if not isinstance(c.beam, int) or c.beam < 1:
-        raise UserError(f"the beam must be a positive whole number, got {c.beam}")
+        raise UserError(f"the beam must be a positive whole number, got {c.beam}", source)
     if not isinstance(c.nbest, int) or c.nbest < 1 or c.nbest > c.beam:
-        raise UserError(f"the n-best size must be between 1 and the beam ({c.beam}), got {c.nbest}")
+        raise UserError(f"the n-best size must be between 1 and the beam ({c.beam}), got {c.nbest}", source)
     if c.beam_threshold is not None and c.beam_threshold <= 0:
-        raise UserError(f"the beam threshold must be positive, got {c.beam_threshold}")
+        raise UserError(f"the beam threshold must be positive, got {c.beam_threshold}", source)
     if c.lm and c.decoder == "greedy":
-        raise UserError("an LM needs --decoder beam or flashlight")
+        raise UserError("an LM needs --decoder beam or flashlight", source)
     if c.rescore_lm and c.decoder == "greedy":
-        raise UserError("n-best rescoring needs --decoder beam or flashlight")
+        raise UserError("n-best rescoring needs --decoder beam or flashlight", source)
     if c.lexicon and c.decoder != "flashlight":
-        raise UserError("--lexicon is a flashlight decoder option")
+        raise UserError("--lexicon is a flashlight decoder option", source)
     if c.lexicon and not c.lm:
-        raise UserError("--lexicon needs --lm (the lexicon is the LM's vocabulary)")
+        raise UserError("--lexicon needs --lm (the lexicon is the LM's vocabulary)", source)
     if c.hotwords and c.decoder != "beam":
-        raise UserError("--hotwords needs --decoder beam (ctcasr's own beam search)")
+        raise UserError("--hotwords needs --decoder beam (ctcasr's own beam search)", source)
     return c
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import sys
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctcasr.errors import UserError
+from ctcasr.files import quiet_stderr
 from ctcasr.text import normalise
 
 LN10 = math.log(10.0)
@@ -74,20 +73,6 @@ def read_arpa_vocabulary(path: str | os.PathLike) -> list[str]:
     return words
 
 
-@contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2 (C++ writes to it directly); Python exceptions still carry the errors."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def kenlm_available() -> bool:
     try:
         import kenlm  # noqa: F401
@@ -113,7 +98,7 @@ class WordLM:
         config = kenlm.Config()
         config.show_progress = False
         try:
-            with _quiet_stderr():  # KenLM prints advice ("build a binary file") on stderr while loading ARPA
+            with quiet_stderr():  # KenLM prints advice ("build a binary file") on stderr while loading ARPA
                 self.model = kenlm.Model(str(path), config)
         except (OSError, RuntimeError) as exc:
             first = str(exc).split("threw")[-1].strip()[:160]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -128,7 +129,9 @@ def load_neural_lm(path: str | os.PathLike) -> NeuralLM:
     if not path.is_file():
         raise UserError("neural language model does not exist", path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on foreign files
         raise UserError(f"not a ctcasr neural LM (cannot be read: {str(exc).splitlines()[0][:120]})", path) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

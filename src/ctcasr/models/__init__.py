@@ -24,8 +24,10 @@ ARCHITECTURES = {"deepspeech2": (DeepSpeech2, DeepSpeech2Config)}
 
 def model_config(arch: str, preset: str | None, overrides: dict, source: str | None = None) -> DeepSpeech2Config:
     """The config of `arch`: `preset`'s values, then `overrides`, each type- and range-checked."""
-    if arch not in ARCHITECTURES:
+    if not isinstance(arch, str) or arch not in ARCHITECTURES:
         raise UserError(f"unknown model architecture {arch!r}; known: {', '.join(ARCHITECTURES)}", source)
+    if not isinstance(arch, str) or not isinstance(preset, str | None):
+        raise UserError(f"model.arch and model.preset must be names, got {arch!r} and {preset!r}", source)
     if preset is not None and preset not in PRESETS:
         raise UserError(f"unknown model preset {preset!r}; known: {', '.join(PRESETS)}", source)
     config_cls = ARCHITECTURES[arch][1]
