@@ -185,9 +185,6 @@ class SpeechData(L.LightningDataModule):
         if self.train_set is not None:
             return
         d, r = self.recipe.data, self.recipe
-        if d.train_weights and len(d.train_weights) != len(r.train_manifests):
-            raise UserError(f"data.train_weights has {len(d.train_weights)} values for "
-                            f"{len(r.train_manifests)} training manifests")
         kept, groups = [], []
         for group, manifest in enumerate(r.train_manifests):
             items = read_manifest(manifest)
