@@ -15,7 +15,7 @@ GENERAL_MODEL ?= models/en_small.pt
 
 $(BIN)/ctcasr: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check $(TORCH) -e '.[dev,lm]'
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH) -e '.[dev,lm,export,serve]'
 	@touch $@
 
 # KenLM's lmplz / build_binary (for `ctcasr lm build`), compiled from the kenlm source release (~1 min).

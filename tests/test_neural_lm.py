@@ -48,9 +48,9 @@ def test_rescoring_picks_what_the_lm_prefers(lm_path):
                           frames=tuple(range(len(text))))
 
     good, bad = hyp("the cat sat on the mat", -5.1), hyp("the cat sad on the mat", -5.0)
-    assert decoder._rescore([bad, good])[0] is good
+    assert decoder.rescore([bad, good])[0] is good
     decoder.config.rescore_weight = 0.0
-    assert decoder._rescore([bad, good])[0] is bad
+    assert decoder.rescore([bad, good])[0] is bad
 
 
 def test_bad_files_are_user_errors(tmp_path):

@@ -115,6 +115,15 @@ def test_plain_install_without_extras_falls_back_to_the_beam_search(tmp_path, an
                                str(Path(SHIPPED).with_suffix("") / "an4_train_3gram.arpa"), audio],
                               capture_output=True, text=True, cwd=tmp_path)
     assert_user_error(explicit, "kenlm")
+    # registered names resolve inside the installed (non-editable) package, far from any source checkout
+    named = subprocess.run([*ctcasr, "transcribe", "--model", "an4_ds2", "--decoder", "greedy", audio],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert named.returncode == 0, named.stderr
+    from ctcasr import load
+
+    assert named.stdout.split("\t")[1].strip() == load(SHIPPED, decoder="greedy").transcribe(audio).text
+    where = subprocess.run([*ctcasr, "download", "en_small"], capture_output=True, text=True, cwd=tmp_path)
+    assert where.returncode == 0 and "site-packages/ctcasr/shipped/en_small.pt" in where.stdout, where
 
 
 def test_download_out_copies_a_shipped_model_with_its_lms(tmp_path, an4_items):

@@ -15,6 +15,7 @@ from ctcasr.schema import build, limits
 
 REGISTRY = Path(__file__).with_name("artifacts.yaml")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = Path(__file__).with_name("shipped")  # shipped models inside an installed wheel (see setup.py)
 
 
 @dataclass
@@ -75,9 +76,7 @@ def fetch_artifact(name: str, out_dir: str | os.PathLike = "artifacts", registry
     a = artifacts[name]
     checksum = f"sha256:{a.sha256}" if a.sha256 else None
     if a.local:
-        path = Path(a.local) if Path(a.local).is_absolute() else REPO_ROOT / a.local
-        if not path.is_file() and (Path(out_dir) / Path(a.local).name).is_file():
-            path = Path(out_dir) / Path(a.local).name  # copied beside the user's other downloads
+        path = local_path(a.local, out_dir)
         if not path.is_file():
             raise UserError(f"shipped artifact {name} is missing (a checkout without it?)", path)
         if a.sha256 and file_digest(path, "sha256") != a.sha256:
@@ -87,6 +86,16 @@ def fetch_artifact(name: str, out_dir: str | os.PathLike = "artifacts", registry
     if not a.url:
         raise UserError(f"artifact {name} has neither a url nor a local path", registry or REGISTRY)
     return download(a.url, Path(out_dir) / Path(a.url).name, checksum)
+
+
+def local_path(local: str, out_dir: str | os.PathLike) -> Path:
+    """Where a shipped file is: the source checkout, else the installed package's `shipped/` folder, else a copy
+    beside the user's other downloads. The first candidate when none exists (the error names it)."""
+    if Path(local).is_absolute():
+        return Path(local)
+    name = Path(local).relative_to("models") if Path(local).parts[0] == "models" else Path(local)
+    candidates = [REPO_ROOT / local, SHIPPED / name, Path(out_dir) / Path(local).name]
+    return next((p for p in candidates if p.is_file()), candidates[0])
 
 
 def copy_model(path: Path, out_dir: str | os.PathLike) -> Path:

@@ -34,15 +34,19 @@ def ffmpeg() -> str | None:
     return shutil.which("ffmpeg")
 
 
-def decode_with_ffmpeg(source: str | os.PathLike | bytes, sample_rate: int, where: str | os.PathLike) -> np.ndarray:
-    """Mono float32 at `sample_rate` through ffmpeg (a path, or bytes on its standard input)."""
+def decode_with_ffmpeg(source: str | os.PathLike | bytes, sample_rate: int, where: str | os.PathLike,
+                       max_seconds: float | None = None) -> np.ndarray:
+    """Mono float32 at `sample_rate` through ffmpeg (a path, or bytes on its standard input); with
+    `max_seconds`, longer audio is refused without decoding all of it."""
     program = ffmpeg()
     if program is None:
         raise UserError("cannot read audio: libsndfile does not know this format; installing ffmpeg would let "
                         "ctcasr decode it (m4a/AAC, mp4 and other containers)", where)
     name = "pipe:0" if isinstance(source, bytes) else str(source)
     command = [program, "-nostdin" if not isinstance(source, bytes) else "-hide_banner", "-v", "error", "-i", name,
-               "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
+               "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le"]
+    command += ["-t", f"{max_seconds + 1:.3f}"] if max_seconds else []
+    command += ["pipe:1"]
     try:
         done = subprocess.run(command, input=source if isinstance(source, bytes) else None, capture_output=True,
                               timeout=600)
@@ -51,18 +55,32 @@ def decode_with_ffmpeg(source: str | os.PathLike | bytes, sample_rate: int, wher
     if done.returncode != 0 or not done.stdout:
         detail = " ".join(done.stderr.decode(errors="replace").split())[-160:] or "no audio stream"
         raise UserError(f"cannot read audio, also not with ffmpeg ({detail})", where)
-    return check_samples(np.frombuffer(done.stdout, dtype="<f4").copy(), where)
+    wave = np.frombuffer(done.stdout, dtype="<f4").copy()
+    if max_seconds and wave.size > max_seconds * sample_rate:
+        raise AudioTooLong(max_seconds, where)
+    return check_samples(wave, where)
 
 
-def load_bytes(data: bytes, sample_rate: int = 16000, where: str = "<bytes>") -> np.ndarray:
-    """Encoded audio in memory (any libsndfile format, else through ffmpeg) as mono float32 at `sample_rate`."""
+class AudioTooLong(UserError):
+    def __init__(self, max_seconds: float, where: str | os.PathLike):
+        super().__init__(f"audio is longer than the limit of {max_seconds:g} s", where)
+
+
+def load_bytes(data: bytes, sample_rate: int = 16000, where: str = "<bytes>",
+               max_seconds: float | None = None) -> np.ndarray:
+    """Encoded audio in memory (any libsndfile format, else through ffmpeg) as mono float32 at `sample_rate`.
+    With `max_seconds`, longer audio raises `AudioTooLong` before it is decoded."""
     if not data:
         raise UserError("no audio data (0 bytes)", where)
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
+            if max_seconds and f.frames != UNKNOWN_LENGTH and f.frames > max_seconds * f.samplerate:
+                raise AudioTooLong(max_seconds, where)
             wave, rate = f.read(dtype="float32", always_2d=True), f.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-        return decode_with_ffmpeg(data, sample_rate, where)
+        return decode_with_ffmpeg(data, sample_rate, where, max_seconds)
+    if max_seconds and wave.shape[0] > max_seconds * rate:
+        raise AudioTooLong(max_seconds, where)
     if wave.shape[0] == 0:
         raise UserError("audio is empty (zero samples)", where)
     return resample(check_samples(_mono(wave), where), rate, sample_rate)

@@ -115,19 +115,72 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from ctcasr.checkpoint import load_model
-    from ctcasr.inference import pick_device
+    from ctcasr.acoustic import open_acoustic
     from ctcasr.recognizer import Recognizer, resolve_model
     from ctcasr.transcribe import transcribe_inputs
 
     decoding = _decoding(args)
-    recognizer = Recognizer(load_model(resolve_model(args.model), pick_device(args.device)), decoding,
-                            args.chunk_seconds)
+    recognizer = Recognizer(open_acoustic(resolve_model(args.model), args.device), decoding, args.chunk_seconds)
+    if args.stream:
+        return _stream(recognizer, args)
     summary = transcribe_inputs(recognizer, args.paths, args.format, args.output_dir,
                                 emit=lambda text: print(text, flush=True))
     if len(summary.failed) or summary.ok > 1:
         print(summary.line(), file=sys.stderr if summary.failed else sys.stdout if args.output_dir else sys.stderr)
     return 1 if summary.failed else 0
+
+
+def _stream(recognizer, args: argparse.Namespace) -> int:
+    """`transcribe --stream FILE`: partials as they change (rewritten in place on a terminal), finals per line."""
+    import json
+
+    from ctcasr.session import replay
+
+    if len(args.paths) != 1 or args.paths[0] == "-" or args.output_dir:
+        raise UserError("--stream replays one audio file (no folders, stdin or --output-dir)")
+    tty = sys.stdout.isatty()
+
+    def emit(event) -> None:
+        if args.format == "json":
+            print(json.dumps(event.to_dict()), flush=True)
+        elif tty:
+            end = "\n" if event.kind == "final" else ""
+            print(f"\r\x1b[K{event.text}", end=end, flush=True)
+        elif event.kind == "final":
+            print(f"final\t{event.start:.2f}\t{event.end:.2f}\t{event.text}", flush=True)
+        else:
+            print(f"partial\t{event.end:.2f}\t{event.text}", flush=True)
+
+    endpoint = args.endpoint_seconds if args.endpoint_seconds > 0 else None
+    replay(recognizer, args.paths[0], not args.no_realtime, args.chunk_ms, endpoint, emit)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from ctcasr.recognizer import resolve_model
+    from ctcasr.schema import build
+    from ctcasr.server import ServerLimits, serve
+
+    settings = {"max_upload_bytes": int(args.max_upload_mb * 2**20) if args.max_upload_mb > 0 else 0,
+                "max_audio_seconds": args.max_audio_seconds, "max_concurrent": args.max_concurrent,
+                "max_queue": args.max_queue, "max_streams": args.max_streams,
+                "request_timeout": args.request_timeout, "idle_timeout": args.idle_timeout,
+                "endpoint_seconds": args.endpoint_seconds,
+                "api_key": args.api_key or os.environ.get("CTCASR_API_KEY") or None}
+    limits = build(ServerLimits, settings, "", None, "server setting")
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+    serve(str(resolve_model(args.model)), args.host, args.port, limits, args.device, args.decoding)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from ctcasr.export import export_model
+    from ctcasr.recognizer import resolve_model
+
+    sidecar = export_model(resolve_model(args.model), args.format, args.out, args.quantize)
+    size = (Path(args.out) / sidecar["file"]).stat().st_size / 2**20
+    print(f"{args.out}: {sidecar['file']} ({sidecar['runtime']}{', int8' if args.quantize else ''}, {size:.1f} MB) "
+          f"in {sidecar['export_seconds']:.1f} s; run it with --model {args.out}")
 
 
 def cmd_download(args: argparse.Namespace) -> None:
@@ -258,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", parents=[common], help="WER / CER of a model on a manifest")
-    p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt) or a registered model name")
+    p.add_argument("--model", required=True,
+                   help="ctcasr checkpoint (.pt), exported model folder (ctcasr export) or a registered model name")
     p.add_argument("--manifest", required=True, help="JSONL manifest")
     p.add_argument("--out", help="write a JSON report here")
     p.add_argument("--batch-seconds", type=float, default=120.0, help="audio per batch (default: %(default)s)")
@@ -277,17 +331,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("transcribe", parents=[common], help="transcribe audio files or folders")
-    p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt) or a registered model name")
+    p.add_argument("--model", required=True,
+                   help="ctcasr checkpoint (.pt), exported model folder (ctcasr export) or a registered model name")
     p.add_argument("paths", nargs="+", help="audio files, folders, or - for audio bytes on standard input")
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text, json (words with times and confidence), srt / vtt subtitles, tsv word table "
                         "(default: text)")
     p.add_argument("--output-dir", help="write one file per input here (OUT/<name>.<format>) instead of printing")
+    p.add_argument("--stream", action="store_true",
+                   help="replay one file as a live stream through a streaming model, printing partial results")
+    p.add_argument("--no-realtime", action="store_true", help="--stream: as fast as possible, not in real time")
+    p.add_argument("--chunk-ms", type=float, default=100.0, help="--stream: audio per piece (default: 100 ms)")
+    p.add_argument("--endpoint-seconds", type=float, default=0.8,
+                   help="--stream: a pause this long after words ends a segment (0: never; default 0.8)")
     p.add_argument("--chunk-seconds", type=float, default=20.0,
                    help="long files are decoded in chunks this long, cut at pauses (default: %(default)s)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
     _decoder_options(p)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("serve", parents=[common], help="HTTP + WebSocket server with a web page (FastAPI/uvicorn)")
+    p.add_argument("--model", required=True, help="checkpoint, exported folder or registered model name")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="default: 8000")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    p.add_argument("--decoding", help="decoding settings YAML (default: the model's own)")
+    p.add_argument("--max-upload-mb", type=float, default=25.0, help="larger uploads get 413 (default: 25)")
+    p.add_argument("--max-audio-seconds", type=float, default=600.0, help="longer audio gets 413 (default: 600)")
+    p.add_argument("--max-concurrent", type=int, default=2, help="recognitions at once (default: 2)")
+    p.add_argument("--max-queue", type=int, default=16, help="requests waiting beyond those; more get 503 (16)")
+    p.add_argument("--max-streams", type=int, default=16, help="open WebSocket streams (default: 16)")
+    p.add_argument("--request-timeout", type=float, default=60.0, help="upload + recognition, seconds (60)")
+    p.add_argument("--idle-timeout", type=float, default=10.0, help="a stream silent this long is closed (10)")
+    p.add_argument("--endpoint-seconds", type=float, default=0.8, help="streams: pause ending a segment (0.8)")
+    p.add_argument("--api-key", help="require this key (Authorization: Bearer, X-API-Key or ?api_key=); "
+                                     "default: $CTCASR_API_KEY, else none")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", parents=[common],
+                       help="write a model as ONNX or TorchScript into a folder that --model DIR runs")
+    p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt) or a registered model name")
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="default: onnx")
+    p.add_argument("--out", required=True, help="the folder to write (model file, sidecar, decoding settings)")
+    p.add_argument("--quantize", choices=("int8",), help="onnx: int8 weights (dynamic quantisation)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("download", parents=[common], help="fetch a registered artifact (model, LM); --list shows them")
     p.add_argument("name", nargs="?")

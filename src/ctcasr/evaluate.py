@@ -9,16 +9,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from ctcasr.checkpoint import load_model
+from ctcasr.acoustic import batched_log_probs, open_acoustic
 from ctcasr.data.manifest import Utterance, read_manifest
 from ctcasr.decoding import DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.files import check_output_file, write_json
-from ctcasr.inference import batched_log_probs, pick_device
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.recognizer import Recognizer
 from ctcasr.text import normalise
@@ -69,16 +67,16 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     if out:
         check_output_file(out)
     items = read_manifest(manifest)
-    device = pick_device(device)
-    recognizer = Recognizer(load_model(model_path, device), decoding, chunk_seconds)
-    model = recognizer.model
-    refs = references(items, model.tokenizer)
+    acoustic = open_acoustic(model_path, device)
+    recognizer = Recognizer(acoustic, decoding, chunk_seconds)
+    refs = references(items, acoustic.tokenizer)
     hyps = [""] * len(items)
     audio_seconds = 0.0
     decode_start = time.time()
     short = [i for i, u in enumerate(items) if u.duration <= chunk_seconds]
     bar = tqdm(total=len(items), unit="utt", desc="evaluate", leave=False, disable=None)
-    for indices, log_probs, lengths, seconds in batched_log_probs(model, [items[i] for i in short], batch_seconds):
+    for indices, log_probs, lengths, seconds in batched_log_probs(
+            acoustic, [items[i].audio_filepath for i in short], [items[i].duration for i in short], batch_seconds):
         audio_seconds += seconds
         for index, text in zip(indices, recognizer.texts(log_probs, lengths), strict=True):
             hyps[short[index]] = text
@@ -89,7 +87,7 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
         bar.update(1)
     bar.close()
     processing = time.time() - decode_start
-    meta = getattr(model, "metadata", {})
+    meta = acoustic.metadata
     extra = {
         "what": f"WER, {Path(manifest).parent.name}/{Path(manifest).stem}, {_decoder_name(decoding)}, "
                 f"{Path(model_path).name}",
@@ -98,7 +96,7 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
         "audio_seconds": round(audio_seconds, 2), "processing_seconds": round(processing, 3),
         "real_time_factor": round(processing / max(audio_seconds, 1e-9), 5),
         "real_time_factor_inverse": round(audio_seconds / max(processing, 1e-9), 1),
-        "device": str(device), "threads": torch.get_num_threads(),
+        "runtime": acoustic.description, "device": _device_name(acoustic), "threads": acoustic.threads(),
         "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_description(), "wall_s": None, "command": command,
         "training": {k: meta[k] for k in ("command", "commit", "date", "machine", "wall_s", "train_s", "epoch",
@@ -112,6 +110,11 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     if out:
         write_json(out, report)
     return report
+
+
+def _device_name(acoustic) -> str:
+    model = getattr(acoustic, "model", None)
+    return str(next(model.parameters()).device) if model is not None else "cpu"
 
 
 def _decoder_name(config: DecoderConfig) -> str:

@@ -52,6 +52,7 @@ class LogMel(nn.Module):
         fb = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, config.f_min, f_max)
         self.register_buffer("filterbank", fb, persistent=False)
         self.register_buffer("window", torch.hann_window(config.win_length), persistent=False)
+        self.dft: nn.Conv1d | None = None  # set by `use_dft_conv` (export): the STFT as a strided convolution
 
     def frame_lengths(self, num_samples: torch.Tensor) -> torch.Tensor:
         return num_samples // self.config.hop_length + 1
@@ -62,10 +63,7 @@ class LogMel(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """`warp` (B,): vocal-tract-length factors for training (1.0 = none)."""
         c = self.config
-        # zero padding at both ends: an utterance gets the same features alone or padded in a batch
-        spec = torch.stft(waves.float(), c.n_fft, c.hop_length, c.win_length, self.window, center=True,
-                          pad_mode="constant", return_complex=True)
-        power = spec.real.square() + spec.imag.square()
+        power = self._power(waves.float())
         if warp is not None:
             power = warp_frequencies(power, warp.to(power.device, power.dtype))
         feats = torch.log(torch.matmul(self.filterbank, power) + 1e-6)
@@ -74,6 +72,35 @@ class LogMel(nn.Module):
         if c.normalize == "utterance":
             feats = masked_normalize(feats, mask)
         return feats.masked_fill(~mask[:, None, :], 0.0), frames
+
+
+    def _power(self, waves: torch.Tensor) -> torch.Tensor:
+        """|STFT|^2, (B, n_fft // 2 + 1, T). Zero padding at both ends: an utterance gets the same features alone
+        or padded in a batch."""
+        c = self.config
+        if self.dft is not None:
+            padded = nn.functional.pad(waves[:, None, :], (c.n_fft // 2, c.n_fft // 2))
+            parts = self.dft(padded)  # (B, 2 * bins, T): real parts, then imaginary parts
+            bins = c.n_fft // 2 + 1
+            return parts[:, :bins].square() + parts[:, bins:].square()
+        spec = torch.stft(waves, c.n_fft, c.hop_length, c.win_length, self.window, center=True,
+                          pad_mode="constant", return_complex=True)
+        return spec.real.square() + spec.imag.square()
+
+    def use_dft_conv(self) -> None:
+        """Compute the STFT as a convolution with windowed DFT kernels: the same numbers (to float rounding)
+        through operators every exporter knows (ONNX has no complex STFT output)."""
+        c = self.config
+        window = torch.zeros(c.n_fft, dtype=torch.float64)
+        offset = (c.n_fft - c.win_length) // 2  # torch.stft centres a shorter window in the FFT frame
+        window[offset: offset + c.win_length] = torch.hann_window(c.win_length, dtype=torch.float64)
+        n = torch.arange(c.n_fft, dtype=torch.float64)
+        k = torch.arange(c.n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        angle = 2 * torch.pi * k * n[None, :] / c.n_fft
+        kernels = torch.cat([torch.cos(angle), -torch.sin(angle)]) * window
+        self.dft = nn.Conv1d(1, kernels.shape[0], c.n_fft, stride=c.hop_length, bias=False)
+        self.dft.weight.data = kernels[:, None, :].float().to(self.window.device)
+        self.dft.requires_grad_(False)
 
 
 def warp_frequencies(power: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:

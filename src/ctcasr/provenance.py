@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
-
-import torch
 
 
 def machine_description() -> str:
@@ -19,7 +18,8 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    torch = sys.modules.get("torch")  # only asked when already loaded: the ONNX path runs without PyTorch
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch is not None and torch.cuda.is_available() else ""
     return f"{socket.gethostname()}: {os.cpu_count()} cores, {cpu}{gpu}"
 
 
@@ -35,3 +35,15 @@ def git_commit(path: str | Path = ".") -> str:
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def stamp(started: float, argv: list[str] | None = None) -> dict:
+    """What every results file records besides its numbers: commit, date, machine, wall time, the command."""
+    import shlex
+    import time
+    from datetime import datetime, timezone
+
+    argv = sys.argv if argv is None else argv
+    return {"commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_description(), "wall_s": round(time.time() - started, 1),
+            "command": shlex.join(["python", *argv])}

@@ -17,16 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from ctcasr.acoustic import Acoustic, TorchAcoustic, open_acoustic
 from ctcasr.audio import check_samples, load_bytes, resample
-from ctcasr.checkpoint import load_model
 from ctcasr.decoding import Decoder, DecoderConfig, describe
-from ctcasr.decoding.greedy import collapse_path
+from ctcasr.decoding.greedy import as_array, collapse_path
 from ctcasr.decoding.settings import load_decoding, model_decoding_path, without_unavailable_lm
 from ctcasr.errors import UserError
-from ctcasr.inference import log_probs_of, pick_device
-from ctcasr.models.asr import ASRModel
 from ctcasr.words import Word, words_from_tokens
 
 
@@ -61,12 +58,18 @@ class Transcript:
 
 
 def resolve_model(path_or_name: str | os.PathLike) -> Path:
-    """A checkpoint path, or the name of a registered model (`ctcasr download --list`)."""
+    """A checkpoint path, an exported model folder (`ctcasr export`), or the name of a registered model
+    (`ctcasr download --list`)."""
     path = Path(path_or_name)
     if path.is_file():
         return path
     if path.is_dir():
-        raise UserError("a folder is not a model (expected a .pt checkpoint or a registered model name)", path)
+        from ctcasr.export import SIDECAR
+
+        if (path / SIDECAR).is_file():
+            return path
+        raise UserError(f"a folder is not a model (expected a .pt checkpoint, an exported model folder with "
+                        f"{SIDECAR}, or a registered model name)", path)
     from ctcasr.artifacts import fetch_artifact, load_registry, model_cache_dir
 
     models = {name: a for name, a in load_registry().items() if a.kind == "model"}
@@ -94,43 +97,65 @@ def decoding_for(model_path: Path, decoding_file: str | os.PathLike | None = Non
 
 
 class Recognizer:
-    """Model + decoder + chunking. Build it with `ctcasr.load`."""
+    """Acoustic model (PyTorch, ONNX or TorchScript; see `acoustic.py`) + decoder + chunking. Build it with
+    `ctcasr.load`."""
 
-    def __init__(self, model: ASRModel, decoding: DecoderConfig | None = None, chunk_seconds: float = 20.0,
+    def __init__(self, model: Acoustic, decoding: DecoderConfig | None = None, chunk_seconds: float = 20.0,
                  verbose: bool = True):
+        """`model`: an acoustic backend, or an `ASRModel` (run with PyTorch)."""
         from ctcasr.transcribe import check_chunk_seconds
 
         check_chunk_seconds(chunk_seconds)
-        self.model = model.eval()
-        self.decoder = Decoder(decoding or DecoderConfig(), model.tokenizer, verbose=verbose)
+        self.acoustic = model if hasattr(model, "log_probs") else TorchAcoustic(model)
+        self.tokenizer = self.acoustic.tokenizer
+        self.decoder = Decoder(decoding or DecoderConfig(), self.tokenizer, verbose=verbose)
         self.chunk_seconds = chunk_seconds
         self._lock = threading.Lock()
 
     @property
     def sample_rate(self) -> int:
-        return self.model.sample_rate
+        return self.acoustic.sample_rate
+
+    @property
+    def model(self):
+        """The PyTorch model (PyTorch backend only)."""
+        if not isinstance(self.acoustic, TorchAcoustic):
+            raise UserError(f"this recognizer runs an exported model ({self.acoustic.description}), not PyTorch")
+        return self.acoustic.model
 
     @property
     def config(self) -> DecoderConfig:
         return self.decoder.config
 
     def transcribe(self, audio: str | os.PathLike | np.ndarray | bytes, sample_rate: int | None = None,
-                   nbest: int | None = None) -> Transcript:
+                   nbest: int | None = None, decoder: Decoder | None = None) -> Transcript:
         """Text, words and segments of `audio`: a file path, an array (`sample_rate` required; samples as rows,
         channels as columns when 2-D) or encoded bytes of any readable format. `nbest` > 0 adds that many
-        hypotheses to each segment (beam decoders; default: the decoder's `nbest` setting)."""
-        nbest = self.config.nbest if nbest is None else nbest
+        hypotheses to each segment (beam decoders; default: the decoder's `nbest` setting). `decoder`: another
+        decoder for this call (see `decoder_for`)."""
+        decoder = decoder or self.decoder
+        nbest = decoder.config.nbest if nbest is None else nbest
         with self._lock:
             if isinstance(audio, str | os.PathLike):
                 from ctcasr.transcribe import chunks_at_pauses
 
                 pieces = chunks_at_pauses(audio, self.sample_rate, self.chunk_seconds)
-                return self._decode_pieces(pieces, nbest, str(audio))
+                return self._decode_pieces(pieces, nbest, str(audio), decoder)
             if isinstance(audio, bytes | bytearray | memoryview):
                 wave = load_bytes(bytes(audio), self.sample_rate)
             else:
                 wave = self._array(audio, sample_rate)
-            return self._decode_pieces(self._split(wave), nbest, "")
+            return self._decode_pieces(self._split(wave), nbest, "", decoder)
+
+    def decoder_for(self, **overrides) -> Decoder:
+        """A decoder with some settings changed (decoder=, beam=, alpha=, beta=, ...); it shares nothing with
+        this recognizer's own, so the LM is loaded again when it is not dropped."""
+        import dataclasses
+
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if changes.get("decoder") == "greedy":
+            return Decoder(DecoderConfig(), self.tokenizer, verbose=False)
+        return Decoder(dataclasses.replace(self.config, **changes), self.tokenizer, verbose=False)
 
     def _array(self, audio, sample_rate: int | None) -> np.ndarray:
         if not isinstance(audio, np.ndarray):
@@ -158,31 +183,32 @@ class Recognizer:
             wave = wave[cut:]
         yield wave
 
-    def _decode_pieces(self, pieces, nbest: int, path: str) -> Transcript:
+    def _decode_pieces(self, pieces, nbest: int, path: str, decoder: Decoder) -> Transcript:
         segments, samples = [], 0
         for piece in pieces:
             start = samples / self.sample_rate
             samples += piece.size
-            if piece.size < self.model.features.config.win_length:
+            if piece.size < self.acoustic.min_samples:
                 continue
-            log_probs, lengths = log_probs_of(self.model, [torch.from_numpy(np.ascontiguousarray(piece))])
-            segments.append(self.segment(log_probs[0, : int(lengths[0])], start, piece, nbest))
+            log_probs, lengths = self.acoustic.log_probs([np.ascontiguousarray(piece, dtype=np.float32)])
+            segments.append(self.segment(log_probs[0, : int(lengths[0])], start, piece, nbest, decoder))
         words = [w for s in segments for w in s.words]
         return Transcript(" ".join(s.text for s in segments if s.text), samples / self.sample_rate, words,
-                          segments, describe(self.config), path)
+                          segments, describe(decoder.config), path)
 
-    def segment(self, log_probs: torch.Tensor, start: float, wave: np.ndarray | None = None,
-                nbest: int = 0) -> Segment:
-        """Decode one chunk's (T, V) log-probs into a segment that starts at `start` seconds."""
-        array = log_probs.float().cpu().numpy()
-        kw = {"frame_seconds": self.model.frame_seconds, "offset": start, "wave": wave,
+    def segment(self, log_probs, start: float, wave: np.ndarray | None = None, nbest: int = 0,
+                decoder: Decoder | None = None) -> Segment:
+        """Decode one chunk's (T, V) log-probs (NumPy or torch) into a segment that starts at `start` seconds."""
+        decoder = decoder or self.decoder
+        array = as_array(log_probs).astype(np.float32, copy=False)
+        kw = {"frame_seconds": self.acoustic.frame_seconds, "offset": start, "wave": wave,
               "sample_rate": self.sample_rate}
-        tok = self.model.tokenizer
-        if self.config.decoder == "greedy":
+        tok = self.tokenizer
+        if decoder.config.decoder == "greedy":
             tokens, frames = collapse_path(array.argmax(axis=1).tolist())
             words = words_from_tokens(list(tokens), list(frames), array, tok, **kw)
             return Segment(start, start + array.shape[0] * kw["frame_seconds"], tok.decode(tokens), words)
-        hyps = self.decoder.nbest(log_probs[None], torch.tensor([array.shape[0]]))[0]
+        hyps = decoder.nbest(array[None], np.array([array.shape[0]]))[0]
         best = hyps[0]
         words = words_from_tokens(list(best.tokens), list(best.frames), array, tok, **kw)
         listed = [{"text": tok.decode(h.tokens), "score": round(h.score, 4), "acoustic": round(h.acoustic, 4),
@@ -190,23 +216,30 @@ class Recognizer:
                        list(h.tokens), list(h.frames), array, tok, **kw)]} for h in hyps[:nbest]]
         return Segment(start, start + array.shape[0] * kw["frame_seconds"], tok.decode(best.tokens), words, listed)
 
-    def texts(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    def stream(self, sample_rate: int | None = None, endpoint_seconds: float | None = 0.8):
+        """A live session for one audio stream (a streamable model): `accept(samples)` -> partial and final
+        events, `finish()`. `sample_rate`: of the samples you will feed (default: the model's)."""
+        from ctcasr.session import StreamSession
+
+        return StreamSession(self, sample_rate, endpoint_seconds)
+
+    def texts(self, log_probs, lengths) -> list[str]:
         """Transcripts of a batch of (B, T, V) log-probs (evaluate's batched path)."""
         return self.decoder(log_probs, lengths)
 
 
 def load(path_or_name: str | os.PathLike, decoding: str | os.PathLike | None = None, device: str = "auto",
          chunk_seconds: float = 20.0, verbose: bool = True, **overrides) -> Recognizer:
-    """A Recognizer for a checkpoint path or registered model name. Decoding settings: `overrides`
-    (decoder=, beam=, lm=, alpha=, beta=, ...) > the `decoding` file > the model's own decoding file."""
+    """A Recognizer for a checkpoint path, an exported model folder or a registered model name. Decoding
+    settings: `overrides` (decoder=, beam=, lm=, alpha=, beta=, ...) > the `decoding` file > the model's own
+    decoding file."""
     path = resolve_model(path_or_name)
     unknown = sorted(set(overrides) - set(DecoderConfig.__dataclass_fields__))
     if unknown:
         raise UserError(f"unknown decoding setting {unknown[0]!r}; known: "
                         f"{', '.join(sorted(DecoderConfig.__dataclass_fields__))}")
     config = decoding_for(path, decoding, **overrides)
-    model = load_model(path, pick_device(device))
-    return Recognizer(model, config, chunk_seconds, verbose)
+    return Recognizer(open_acoustic(path, device), config, chunk_seconds, verbose)
 
 
 __all__ = ["Recognizer", "Segment", "Transcript", "Word", "load"]

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ctcasr.checkpoint import load_model, read_checkpoint
+from ctcasr.acoustic import batched_log_probs, open_acoustic
+from ctcasr.checkpoint import read_checkpoint
 from ctcasr.data.download import file_digest
 from ctcasr.data.manifest import read_manifest
 from ctcasr.decoding import Decoder, DecoderConfig
@@ -26,7 +27,6 @@ from ctcasr.decoding.settings import save_decoding
 from ctcasr.errors import UserError
 from ctcasr.evaluation import char_errors, word_errors
 from ctcasr.files import atomic_path, check_output_file
-from ctcasr.inference import batched_log_probs, pick_device
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import CharTokenizer, normalise
 
@@ -37,27 +37,46 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ctcasr" / "log_probs"
 
 
+def model_digest(model_path: str | os.PathLike) -> str:
+    """sha256 of a checkpoint, or of an exported folder's network (recorded in its sidecar)."""
+    if Path(model_path).is_dir():
+        from ctcasr.export import read_sidecar
+
+        return read_sidecar(Path(model_path))["sha256"]
+    return file_digest(model_path, "sha256")
+
+
+def open_tokenizer(model_path: str | os.PathLike) -> CharTokenizer:
+    """The tokenizer of a checkpoint or an exported folder, without building the network."""
+    if Path(model_path).is_dir():
+        from ctcasr.export import SIDECAR, read_sidecar
+
+        return CharTokenizer.from_dict(read_sidecar(Path(model_path))["tokenizer"], str(Path(model_path) / SIDECAR))
+    return CharTokenizer.from_dict(read_checkpoint(model_path)["tokenizer"], str(model_path))
+
+
 def cached_log_probs(model_path: str, manifest: str, cache_dir: str | os.PathLike | None = None,
                      device: str = "auto", batch_seconds: float = 120.0) -> tuple[Batches, list[str], object]:
     """The model's log-probs on every utterance of `manifest` (computed once, then read from the cache),
     the normalised references, and the model's tokenizer."""
     items = read_manifest(manifest)
-    key = hashlib.sha256(f"{file_digest(model_path, 'sha256')} {file_digest(manifest, 'sha256')}".encode())
+    key = hashlib.sha256(f"{model_digest(model_path)} {file_digest(manifest, 'sha256')}".encode())
     cache = Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()[:32]}.pt"
     refs = [normalise(u.text) for u in items]
     if cache.is_file():  # the acoustic model is not needed, only its tokenizer
-        tokenizer = CharTokenizer.from_dict(read_checkpoint(model_path)["tokenizer"])
+        tokenizer = open_tokenizer(model_path)
         try:  # weights_only: a cache file can never run code; anything unreadable is recomputed
             return torch.load(cache, weights_only=True), refs, tokenizer
         except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on foreign files
             print(f"warning: {cache}: unreadable log-prob cache ({str(exc).splitlines()[0][:80]}); recomputing",
                   file=sys.stderr)
-    model = load_model(model_path, pick_device(device))
-    batches = [(indices, log_probs.float().cpu(), lengths.cpu())
-               for indices, log_probs, lengths, _ in batched_log_probs(model, items, batch_seconds)]
+    acoustic = open_acoustic(model_path, device)
+    batches = [(indices, torch.from_numpy(log_probs), torch.from_numpy(lengths))
+               for indices, log_probs, lengths, _ in batched_log_probs(
+                   acoustic, [u.audio_filepath for u in items], [u.duration for u in items], batch_seconds)]
     with atomic_path(cache) as tmp:
         torch.save(batches, tmp)
-    return batches, refs, model.tokenizer
+    return batches, refs, acoustic.tokenizer
 
 
 def decode_all(decoder: Decoder, batches: Batches, count: int) -> list[str]:

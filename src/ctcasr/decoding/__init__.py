@@ -1,4 +1,4 @@
-"""CTC decoders behind one interface: (B, T, V) log-probs + lengths -> texts (or n-best lists)."""
+"""CTC decoders behind one interface: (B, T, V) log-probs (NumPy or torch) + lengths -> texts (or n-best lists)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-import torch
-
-from ctcasr.decoding.beam import Fusion, Hypothesis, beam_decode
-from ctcasr.decoding.greedy import greedy_decode
+from ctcasr.decoding.beam import Fusion, Hypothesis, PrefixBeamSearch, beam_decode
+from ctcasr.decoding.greedy import GreedyStream, greedy_decode
 from ctcasr.decoding.hotwords import read_hotwords
 from ctcasr.decoding.lm import WordLM, load_rescorer
 from ctcasr.errors import UserError
@@ -41,6 +39,27 @@ class DecoderConfig:
     rescore_weight: float = 0.0
     hotwords: str | None = None  # `word [boost]` lines: words and phrases the beam search favours
     hotword_boost: float = field(default=4.0, metadata=limits(0, 100, low_open=True))  # nats, when a line has none
+
+
+class DecodingStream:
+    """`advance((T, V) log-probs)`, `partial()` -> the best hypothesis so far, `finalize()` -> the n-best list
+    (rescored when the decoder has a second-pass LM)."""
+
+    def __init__(self, search, rescorer: Decoder | None):
+        self.search, self.rescorer = search, rescorer
+
+    def advance(self, log_probs) -> DecodingStream:
+        self.search.advance(log_probs)
+        return self
+
+    def partial(self) -> Hypothesis:
+        return self.search.partial()
+
+    def finalize(self) -> list[Hypothesis]:
+        hyps = self.search.finalize()
+        if self.rescorer is not None:
+            hyps = self.rescorer.rescore(hyps)[: self.rescorer.config.nbest]
+        return hyps
 
 
 def describe(c: DecoderConfig) -> str:
@@ -104,7 +123,7 @@ class Decoder:
         if self.backend:
             self.backend.set_weights(alpha, beta)
 
-    def nbest(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hypothesis]]:
+    def nbest(self, log_probs, lengths) -> list[list[Hypothesis]]:
         """Best-first hypotheses per utterance (beam and flashlight decoders), rescored when configured."""
         c = self.config
         keep = c.beam if self.rescorer else c.nbest
@@ -115,17 +134,29 @@ class Decoder:
                                 token_cum_prob=c.token_cum_prob, blank_skip=c.blank_skip, fusion=self.fusion,
                                 beam_threshold=c.beam_threshold, space=self.space, recombine=c.recombine)
         if self.rescorer:
-            lists = [self._rescore(hyps)[: c.nbest] for hyps in lists]
+            lists = [self.rescore(hyps)[: c.nbest] for hyps in lists]
         return lists
 
-    def _rescore(self, hyps: list[Hypothesis]) -> list[Hypothesis]:
+    def stream(self) -> DecodingStream:
+        """A stateful decoder for one utterance arriving in chunks (greedy or ctcasr's beam search, with LM
+        fusion and hotwords): the same result as decoding all its log-probs at once."""
+        c = self.config
+        if c.decoder == "flashlight":
+            raise UserError("streaming decodes with --decoder greedy or beam (ctcasr's own beam search)")
+        if c.decoder == "greedy":
+            return DecodingStream(GreedyStream(), None)
+        search = PrefixBeamSearch(c.beam, c.beam if self.rescorer else c.nbest, c.token_topk, c.token_cum_prob,
+                                  c.blank_skip, self.fusion, c.beam_threshold, self.space, c.recombine)
+        return DecodingStream(search, self if self.rescorer else None)
+
+    def rescore(self, hyps: list[Hypothesis]) -> list[Hypothesis]:
         weight = self.config.rescore_weight
         sentences = [[w for w, _, _ in h.words(self.tokenizer.alphabet, self.space)] for h in hyps]
         for h, score in zip(hyps, self.rescorer.score_sentences(sentences), strict=True):
             h.rescore = score
         return sorted(hyps, key=lambda h: h.score + weight * h.rescore, reverse=True)
 
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    def __call__(self, log_probs, lengths) -> list[str]:
         if self.config.decoder == "greedy":
             return [self.tokenizer.decode(ids) for ids in greedy_decode(log_probs, lengths)]
         return [self.tokenizer.decode(hyps[0].tokens) for hyps in self.nbest(log_probs, lengths)]

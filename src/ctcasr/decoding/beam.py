@@ -15,9 +15,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from ctcasr.decoding.greedy import collapse_path
+from ctcasr.decoding.greedy import as_array, collapse_path
 from ctcasr.errors import UserError
 
 NEG_INF = -math.inf
@@ -71,12 +70,25 @@ def check_log_probs(log_probs: np.ndarray, atol: float = 1e-3) -> None:
 
 
 def path_score(log_probs: np.ndarray, tokens: tuple[int, ...]) -> float:
-    """Exact log P(tokens | audio), summed over all CTC alignments (blank = 0): torch's CTC forward algorithm."""
-    emissions = torch.as_tensor(np.asarray(log_probs), dtype=torch.float64)[:, None, :]
-    targets = torch.tensor([tokens], dtype=torch.long) if tokens else torch.zeros((1, 0), dtype=torch.long)
-    loss = torch.nn.functional.ctc_loss(emissions, targets, torch.tensor([emissions.shape[0]]),
-                                        torch.tensor([len(tokens)]), blank=0, reduction="sum", zero_infinity=False)
-    return -float(loss)
+    """Exact log P(tokens | audio), summed over all CTC alignments (blank = 0): the forward algorithm over the
+    blank-interleaved label sequence, in log space, vectorised over its states."""
+    emissions = np.asarray(log_probs, dtype=np.float64)
+    labels = np.zeros(2 * len(tokens) + 1, dtype=np.int64)
+    labels[1::2] = tokens
+    if emissions.shape[0] == 0:
+        return 0.0 if not tokens else NEG_INF
+    # a state may also come from two back: a token after a blank, unless it repeats the token before it
+    skip = np.zeros(labels.size, dtype=bool)
+    skip[3::2] = labels[3::2] != labels[1:-2:2]
+    alpha = np.full(labels.size, NEG_INF)
+    alpha[:2] = emissions[0, labels[:2]]
+    with np.errstate(divide="ignore"):
+        for t in range(1, emissions.shape[0]):
+            step = alpha.copy()
+            step[1:] = np.logaddexp(step[1:], alpha[:-1])
+            step[2:] = np.where(skip[2:], np.logaddexp(step[2:], alpha[:-2]), step[2:])
+            alpha = step + emissions[t, labels]
+    return float(np.logaddexp(alpha[-1], alpha[-2]) if labels.size > 1 else alpha[-1])
 
 
 def frame_candidates(log_probs: np.ndarray, token_topk: int | None, token_cum_prob: float,
@@ -192,50 +204,105 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
                        token_cum_prob: float = 1.0, blank_skip: float | None = None,
                        fusion: Fusion | None = None, beam_threshold: float | None = None,
                        space: int | None = None, recombine: bool = False) -> list[Hypothesis]:
-    """Decode one utterance's (T, V) log-probs; returns up to `nbest` hypotheses, best first.
+    """Decode one utterance's (T, V) log-probs; returns up to `nbest` hypotheses, best first (see
+    `PrefixBeamSearch`, which also decodes a stream chunk by chunk with the same result)."""
+    search = PrefixBeamSearch(beam, nbest, token_topk, token_cum_prob, blank_skip, fusion, beam_threshold, space,
+                              recombine)
+    search.advance(log_probs)
+    return search.finalize()
+
+
+class PrefixBeamSearch:
+    """The prefix beam search as a state machine: `advance(chunk)` with the next (T, V) log-probs, `partial()`
+    for the best prefix so far, `finalize()` for the n-best list. Any chunking gives exactly the hypotheses of
+    one call on the whole utterance (each frame is processed alike, whichever chunk holds it).
 
     Prefixes are nodes of a trie (node 0 is the empty prefix) and emission frames a linked list
     (frame, previous), so extending and hashing a prefix costs O(1) whatever its length. With `recombine`
     (1-best only), prefixes whose futures score alike -- the same LM state, partial word and last token; without
     an LM the same last word, partial word and last token (`space` needed) -- are merged into the best of them.
     """
-    if beam < 1:
-        raise UserError(f"beam must be at least 1, got {beam}")
-    if nbest < 1 or nbest > beam:
-        raise UserError(f"nbest must be between 1 and the beam ({beam}), got {nbest}")
-    log_probs = np.asarray(log_probs, dtype=np.float64)
-    check_log_probs(log_probs)
-    candidates = frame_candidates(log_probs, token_topk, token_cum_prob, blank_skip)
-    frames_total, vocab = log_probs.shape
-    flat = memoryview(np.ascontiguousarray(log_probs).reshape(-1))  # scalar reads without a list of every row
-    parent, last_token = [-1], [0]
-    recombine = recombine and nbest == 1 and (fusion is not None or space is not None)
-    word_part, last_word, part_ids = [0], [0], {}  # interned partial / last word per node (recombination, no LM)
-    children: dict[tuple[int, int], int] = {}
-    contexts: dict[int, _Context] = {0: _Context(fusion.lm.begin() if fusion.lm else None)} if fusion else {}
-    # node -> [log P(ends in blank), log P(ends in its last token), frames, best single contribution];
-    # never both -inf (impossible extensions are not added), so the inline log-sum-exps below are safe
-    beams: dict[int, list] = {0: [0.0, NEG_INF, None, 0.0]}
-    log, exp = math.log1p, math.exp
-    t = 0
-    while t < frames_total:
-        if not candidates[t]:  # skipped frames: prefixes only continue (blank or repeat), none is created or merged
-            end = t + 1
-            while end < frames_total and not candidates[end]:
-                end += 1
-            for node, entry in beams.items():
-                p_b, p_nb, last = entry[0], entry[1], last_token[node]
-                for u in range(t, end):
-                    total = p_b + log(exp(p_nb - p_b)) if p_b >= p_nb else p_nb + log(exp(p_b - p_nb))
-                    p_nb = p_nb + flat[u * vocab + last] if node else NEG_INF
-                    p_b = total + flat[u * vocab]
-                entry[0], entry[1] = p_b, p_nb
-            t = end
-            continue
-        base = t * vocab
-        blank, tokens = flat[base], candidates[t]
+
+    def __init__(self, beam: int = 10, nbest: int = 1, token_topk: int | None = None, token_cum_prob: float = 1.0,
+                 blank_skip: float | None = None, fusion: Fusion | None = None, beam_threshold: float | None = None,
+                 space: int | None = None, recombine: bool = False):
+        if beam < 1:
+            raise UserError(f"beam must be at least 1, got {beam}")
+        if nbest < 1 or nbest > beam:
+            raise UserError(f"nbest must be between 1 and the beam ({beam}), got {nbest}")
+        self.beam, self.nbest, self.fusion, self.space = beam, nbest, fusion, space
+        self.token_topk, self.token_cum_prob, self.blank_skip = token_topk, token_cum_prob, blank_skip
+        self.beam_threshold = beam_threshold
+        self.recombine = recombine and nbest == 1 and (fusion is not None or space is not None)
+        self.parent, self.last_token = [-1], [0]
+        self.word_part, self.last_word, self.part_ids = [0], [0], {}  # interned words per node (recombine, no LM)
+        self.children: dict[tuple[int, int], int] = {}
+        self.contexts: dict[int, _Context] = {0: _Context(fusion.lm.begin() if fusion.lm else None)} if fusion \
+            else {}
+        # node -> [log P(ends in blank), log P(ends in its last token), frames, best single contribution];
+        # never both -inf (impossible extensions are not added), so the inline log-sum-exps below are safe
+        self.beams: dict[int, list] = {0: [0.0, NEG_INF, None, 0.0]}
+        self.frames = 0  # frames consumed so far
+        self.greedy: list[int] = []  # the best path, frame by frame (the no-LM guarantee in `finalize`)
+        self.seen: list[np.ndarray] = []  # the log-probs consumed (the guarantee may need the exact path score)
+
+    def advance(self, log_probs: np.ndarray) -> PrefixBeamSearch:
+        """Consume the next frames, (T, V) log-probs."""
+        log_probs = np.asarray(log_probs, dtype=np.float64)
+        check_log_probs(log_probs)
+        if log_probs.shape[0] == 0:
+            return self
+        candidates = frame_candidates(log_probs, self.token_topk, self.token_cum_prob, self.blank_skip)
+        if not self.fusion:
+            self.greedy += log_probs.argmax(axis=1).tolist()
+            self.seen.append(log_probs)
+        flat = memoryview(np.ascontiguousarray(log_probs).reshape(-1))  # scalar reads, no list of every row
+        total_frames, t = log_probs.shape[0], 0
+        while t < total_frames:
+            if not candidates[t]:  # skipped frames: prefixes only continue (blank or repeat), none is created
+                end = t + 1
+                while end < total_frames and not candidates[end]:
+                    end += 1
+                self._carry(flat, log_probs.shape[1], t, end)
+                t = end
+            else:
+                self._expand(flat, log_probs.shape[1], t, candidates[t])
+                t += 1
+        self.frames += total_frames
+        return self
+
+    def _carry(self, flat, vocab: int, t: int, end: int) -> None:
+        log, exp = math.log1p, math.exp
+        for node, entry in self.beams.items():
+            p_b, p_nb, last = entry[0], entry[1], self.last_token[node]
+            for u in range(t, end):
+                total = p_b + log(exp(p_nb - p_b)) if p_b >= p_nb else p_nb + log(exp(p_b - p_nb))
+                p_nb = p_nb + flat[u * vocab + last] if node else NEG_INF
+                p_b = total + flat[u * vocab]
+            entry[0], entry[1] = p_b, p_nb
+
+    def _child(self, node: int, k: int) -> int:
+        child = self.children[node, k] = len(self.parent)
+        self.parent.append(node)
+        self.last_token.append(k)
+        if self.fusion:
+            self.contexts[child] = self.contexts[node].extend(self.fusion, k)
+        elif self.recombine:
+            if k == self.space:
+                self.word_part.append(0)
+                self.last_word.append(self.word_part[node] or self.last_word[node])
+            else:
+                part = self.part_ids.setdefault((self.word_part[node], k), len(self.part_ids) + 1)
+                self.word_part.append(part)
+                self.last_word.append(self.last_word[node])
+        return child
+
+    def _expand(self, flat, vocab: int, t: int, tokens: list[int]) -> None:
+        log, exp = math.log1p, math.exp
+        base, at = t * vocab, self.frames + t  # `at`: the frame's index in the whole stream
+        blank, children, last_token = flat[base], self.children, self.last_token
         nxt: dict[int, list] = {}
-        for node, (p_b, p_nb, frames, _) in beams.items():
+        for node, (p_b, p_nb, frames, _) in self.beams.items():
             total = p_b + log(exp(p_nb - p_b)) if p_b >= p_nb else p_nb + log(exp(p_b - p_nb))
             _add(nxt, node, total + blank, NEG_INF, frames)  # blank keeps the prefix
             last = last_token[node]
@@ -244,80 +311,83 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, to
             for k in tokens:
                 child = children.get((node, k))
                 if child is None:
-                    child = children[node, k] = len(parent)
-                    parent.append(node)
-                    last_token.append(k)
-                    if fusion:
-                        contexts[child] = contexts[node].extend(fusion, k)
-                    elif recombine:
-                        if k == space:
-                            word_part.append(0)
-                            last_word.append(word_part[node] or last_word[node])
-                        else:
-                            part = part_ids.setdefault((word_part[node], k), len(part_ids) + 1)
-                            word_part.append(part)
-                            last_word.append(last_word[node])
+                    child = self._child(node, k)
                 if k == last:  # a repeated token starts a new one only after a blank
                     if p_b != NEG_INF:
-                        _add(nxt, child, NEG_INF, p_b + flat[base + k], (t, frames))
+                        _add(nxt, child, NEG_INF, p_b + flat[base + k], (at, frames))
                 else:
-                    _add(nxt, child, NEG_INF, total + flat[base + k], (t, frames))
-        if len(nxt) > 1 and (len(nxt) > beam or beam_threshold is not None or recombine):
-            if fusion:
-                scores = {n: _logsumexp(e[0], e[1]) + contexts[n].bonus(fusion) for n, e in nxt.items()}
-            else:
-                scores = {n: _logsumexp(e[0], e[1]) for n, e in nxt.items()}
-            if recombine:
-                keep, seen = [], set()
-                for n in sorted(scores, key=scores.__getitem__, reverse=True):
-                    c = contexts[n] if fusion else None
-                    key = (c.state, c.partial, last_token[n], c.hot, c.hot_gain) if c else (
-                        last_word[n], word_part[n], last_token[n])
-                    if key not in seen:
-                        seen.add(key)
-                        keep.append(n)
-                        if len(keep) == beam:
-                            break
-            else:
-                keep = heapq.nlargest(beam, scores, key=scores.__getitem__) if len(nxt) > beam else list(nxt)
-            if beam_threshold is not None:  # also drop prefixes far below the best one
-                floor = max(scores.values()) - beam_threshold
-                keep = [n for n in keep if scores[n] >= floor]
-            nxt = {n: nxt[n] for n in keep}
-        beams = nxt
-        t += 1
+                    _add(nxt, child, NEG_INF, total + flat[base + k], (at, frames))
+        self.beams = self._prune(nxt)
 
-    def spell(node: int, frames) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _prune(self, nxt: dict[int, list]) -> dict[int, list]:
+        beam, fusion, contexts = self.beam, self.fusion, self.contexts
+        if len(nxt) <= 1 or not (len(nxt) > beam or self.beam_threshold is not None or self.recombine):
+            return nxt
+        if fusion:
+            scores = {n: _logsumexp(e[0], e[1]) + contexts[n].bonus(fusion) for n, e in nxt.items()}
+        else:
+            scores = {n: _logsumexp(e[0], e[1]) for n, e in nxt.items()}
+        if self.recombine:
+            keep, seen = [], set()
+            for n in sorted(scores, key=scores.__getitem__, reverse=True):
+                c = contexts[n] if fusion else None
+                key = (c.state, c.partial, self.last_token[n], c.hot, c.hot_gain) if c else (
+                    self.last_word[n], self.word_part[n], self.last_token[n])
+                if key not in seen:
+                    seen.add(key)
+                    keep.append(n)
+                    if len(keep) == beam:
+                        break
+        else:
+            keep = heapq.nlargest(beam, scores, key=scores.__getitem__) if len(nxt) > beam else list(nxt)
+        if self.beam_threshold is not None:  # also drop prefixes far below the best one
+            floor = max(scores.values()) - self.beam_threshold
+            keep = [n for n in keep if scores[n] >= floor]
+        return {n: nxt[n] for n in keep}
+
+    def _spell(self, node: int, frames) -> tuple[tuple[int, ...], tuple[int, ...]]:
         tokens, times = [], []
         while node:
-            tokens.append(last_token[node])
-            node = parent[node]
+            tokens.append(self.last_token[node])
+            node = self.parent[node]
         while frames is not None:
             times.append(frames[0])
             frames = frames[1]
         return tuple(reversed(tokens)), tuple(reversed(times))
 
-    hyps = []
-    for node, (p_b, p_nb, frames, _) in beams.items():
-        acoustic = _logsumexp(p_b, p_nb)
-        tokens, times = spell(node, frames)
-        if fusion:
-            done = contexts[node].finish(fusion)
-            hyps.append(Hypothesis(tokens, acoustic + done.bonus(fusion), times, acoustic, done.lm, done.words))
-        else:
-            hyps.append(Hypothesis(tokens, acoustic, times, acoustic))
-    hyps.sort(key=lambda h: h.score, reverse=True)
-    if frames_total and not fusion:
-        greedy, greedy_frames = collapse_path(log_probs.argmax(axis=1).tolist())
-        if greedy != hyps[0].tokens:
-            exact = path_score(log_probs, greedy)
-            if exact > hyps[0].score:  # the beam lost (or under-counted) a labelling more probable than its best
-                hyps = [Hypothesis(greedy, exact, greedy_frames, exact)] + [h for h in hyps if h.tokens != greedy]
-    return hyps[:nbest]
+    def _hypotheses(self, finish: bool) -> list[Hypothesis]:
+        hyps, fusion = [], self.fusion
+        for node, (p_b, p_nb, frames, _) in self.beams.items():
+            acoustic = _logsumexp(p_b, p_nb)
+            tokens, times = self._spell(node, frames)
+            if fusion:
+                done = self.contexts[node].finish(fusion) if finish else self.contexts[node]
+                hyps.append(Hypothesis(tokens, acoustic + done.bonus(fusion), times, acoustic, done.lm, done.words))
+            else:
+                hyps.append(Hypothesis(tokens, acoustic, times, acoustic))
+        hyps.sort(key=lambda h: h.score, reverse=True)
+        return hyps
+
+    def partial(self) -> Hypothesis:
+        """The best prefix so far (its last word may still grow; no end-of-sentence score)."""
+        return self._hypotheses(finish=False)[0]
+
+    def finalize(self) -> list[Hypothesis]:
+        """The n-best list of everything consumed, best first: words completed, end of sentence scored. Without
+        an LM never less probable than the greedy path: that labelling is scored exactly and kept when the beam
+        lost it."""
+        hyps = self._hypotheses(finish=True)
+        if self.frames and not self.fusion:
+            greedy, greedy_frames = collapse_path(self.greedy)
+            if greedy != hyps[0].tokens:
+                exact = path_score(np.concatenate(self.seen), greedy)
+                if exact > hyps[0].score:  # the beam lost (or under-counted) a labelling more probable than its best
+                    hyps = [Hypothesis(greedy, exact, greedy_frames, exact)] + [h for h in hyps if h.tokens != greedy]
+        return hyps[: self.nbest]
 
 
 def beam_decode(log_probs, lengths, beam: int = 10, nbest: int = 1, **options) -> list[list[Hypothesis]]:
     """Batched: (B, T, V) log-probs (torch or numpy) with valid lengths -> n-best lists per utterance."""
-    array = log_probs.detach().float().cpu().numpy() if hasattr(log_probs, "detach") else np.asarray(log_probs)
-    lengths = [int(n) for n in lengths]
+    array = as_array(log_probs)
+    lengths = [int(n) for n in as_array(lengths).reshape(-1)]
     return [prefix_beam_search(array[i, : lengths[i]], beam, nbest, **options) for i in range(array.shape[0])]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 
-import torch
+import numpy as np
 
 from ctcasr.decoding.beam import Hypothesis, check_log_probs
-from ctcasr.decoding.greedy import collapse_path
+from ctcasr.decoding.greedy import as_array, collapse_path
 from ctcasr.errors import UserError
 
 LOG_ADD = True  # merge hypotheses with log-sum-exp (as a CTC prefix search does), not max
@@ -119,13 +119,14 @@ class FlashlightBackend:
             self.decoder = fl.LexiconFreeDecoder(options, self.lm, self.space, 0, [])
 
     def decode(self, log_probs, lengths, nbest: int) -> list[list[Hypothesis]]:
-        array = log_probs.detach().float().cpu() if isinstance(log_probs, torch.Tensor) else torch.as_tensor(log_probs)
+        array = as_array(log_probs).astype(np.float32, copy=False)
+        lengths = as_array(lengths).reshape(-1)
         out = []
         for i in range(array.shape[0]):
-            emissions = array[i, : int(lengths[i])].contiguous()
-            check_log_probs(emissions.numpy())
+            emissions = np.ascontiguousarray(array[i, : int(lengths[i])])
+            check_log_probs(emissions)
             frames, vocab = emissions.shape
-            results = self.decoder.decode(emissions.data_ptr(), frames, vocab)[:nbest]
+            results = self.decoder.decode(emissions.ctypes.data, frames, vocab)[:nbest]
             out.append([self._hypothesis(r) for r in results] or [Hypothesis((), 0.0, ())])
         return out
 

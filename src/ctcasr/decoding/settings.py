@@ -17,7 +17,10 @@ from ctcasr.schema import build
 
 
 def model_decoding_path(model_path: str | os.PathLike) -> Path:
+    """MODEL.decoding.yaml beside a checkpoint; model.decoding.yaml inside an exported model folder."""
     path = Path(model_path)
+    if path.is_dir():
+        return path / "model.decoding.yaml"
     return path.with_name(f"{path.stem}.decoding.yaml")
 
 
@@ -56,10 +59,11 @@ def without_unavailable_lm(config: DecoderConfig, source: str | os.PathLike) -> 
     """A model's own decoding file names an n-gram LM, but kenlm is not installed (a plain `pip install`): keep
     the beam search, drop the n-gram LM(s), and say so in one warning line. An explicit `--lm` still errors."""
     from ctcasr.decoding.lm import kenlm_available
-    from ctcasr.decoding.neural_lm import is_neural_lm
 
     if kenlm_available() or not (config.lm or config.rescore_lm):
         return config
+    from ctcasr.decoding.neural_lm import is_neural_lm
+
     neural = config.rescore_lm and Path(config.rescore_lm).is_file() and is_neural_lm(config.rescore_lm)
     rescore = config.rescore_lm if neural else None
     print(f"warning: {source}: names an n-gram LM but the kenlm package is not installed (pip install "

@@ -24,6 +24,8 @@ class DeepSpeech2Config:
     bidirectional: bool = True
     rnn_norm: str = field(default="layer", metadata=limits(choices=("layer", "none")))  # before each RNN layer
     dropout: float = field(default=0.0, metadata=limits(0, 1, high_open=True))
+    lookahead: int = field(default=0, metadata=limits(0, 100))  # frames of future context after the RNNs (a
+    #                       row convolution, DeepSpeech2 paper section 3.5); for unidirectional, streaming models
 
     def validate(self) -> None:
         """Checks across fields: one kernel and one stride pair per conv layer, all positive."""
@@ -115,6 +117,12 @@ class RNNLayer(nn.Module):
             name = key[len(prefix + "rnn."):-len("_reverse")]
             state_dict[f"{prefix}rnn_reverse.{name}"] = state_dict.pop(key)
 
+    def step(self, x: torch.Tensor, state: torch.Tensor | tuple | None) -> tuple[torch.Tensor, object]:
+        """Unidirectional layers only: the next frames (B, T, D) of a stream, given the state the previous
+        frames left (None at the start); returns the outputs and the new state."""
+        out, state = self.rnn(self.norm(x), state)
+        return self.dropout(out), state
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.norm(x)
         out, _ = self.rnn(x)
@@ -123,6 +131,23 @@ class RNNLayer(nn.Module):
             out = torch.cat([out, reverse_padded(back, lengths)], dim=-1)
         mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
         return self.dropout(out.masked_fill(~mask[:, :, None], 0.0))
+
+
+class Lookahead(nn.Module):
+    """Row convolution: output t mixes inputs t .. t + `frames` channel by channel (zero past the end)."""
+
+    def __init__(self, channels: int, frames: int):
+        super().__init__()
+        self.frames = frames
+        self.conv = nn.Conv1d(channels, channels, frames + 1, groups=channels, bias=False)
+        nn.init.zeros_(self.conv.weight)
+        with torch.no_grad():
+            self.conv.weight[:, 0, 0] = 1.0  # starts as the identity
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C); inputs past each utterance's length must already be zero."""
+        padded = nn.functional.pad(x.transpose(1, 2), (0, self.frames))
+        return self.conv(padded).transpose(1, 2)
 
 
 class DeepSpeech2(nn.Module):
@@ -138,6 +163,7 @@ class DeepSpeech2(nn.Module):
         for _ in range(config.rnn_layers):
             self.rnns.append(RNNLayer(size, config))
             size = config.rnn_hidden * directions
+        self.lookahead = Lookahead(size, config.lookahead) if config.lookahead else None
         self.out_norm = nn.LayerNorm(size) if config.rnn_norm == "layer" else nn.Identity()
         self.output = nn.Linear(size, vocab_size)
 
@@ -153,5 +179,15 @@ class DeepSpeech2(nn.Module):
         x, lengths = self.conv(feats, lengths)
         for layer in self.rnns:
             x = layer(x, lengths)
-        logits = self.output(self.out_norm(x))
-        return logits.float().log_softmax(dim=-1), lengths
+        if self.lookahead is not None:
+            x = self.lookahead(x)
+        return self.head(x), lengths
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """RNN (and look-ahead) outputs -> log-probabilities."""
+        return self.output(self.out_norm(x)).float().log_softmax(dim=-1)
+
+    @property
+    def streamable(self) -> bool:
+        """Unidirectional: every output frame sees a bounded future (convolutions, look-ahead)."""
+        return not self.config.bidirectional
