@@ -10,7 +10,8 @@ MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR))
 MODEL ?= models/an4_ds2.pt
 GENERAL_MODEL ?= models/en_small.pt
 
-.PHONY: system-packages kenlm-tools bench-lm bench-decoders bench-en-small bench-threads install demo test lint train-an4 \
+.PHONY: system-packages kenlm-tools bench-lm bench-decoders bench-en-small bench-threads bench-export bench-streaming \
+	bench-server train-an4-stream install demo test lint train-an4 \
 	train-en-small results smoke-two-stage
 
 $(BIN)/ctcasr: pyproject.toml
@@ -85,6 +86,26 @@ train-en-small: install
 bench-en-small: install
 	$(BIN)/ctcasr data speechocean762 --out data $(MIRROR_ARG)
 	$(BIN)/python benchmarks/en_small.py --model $(GENERAL_MODEL) --data data --results results
+
+# The streaming AN4 model: unidirectional GRUs + look-ahead (about half an hour on a 2-core CPU).
+STREAM_MODEL ?= models/an4_stream.pt
+train-an4-stream: install
+	$(BIN)/ctcasr train recipes/an4_stream.yaml
+	cp runs/an4_stream/best.pt $(STREAM_MODEL)
+	mkdir -p $(basename $(STREAM_MODEL))
+	cp runs/an4_stream/train_summary.json runs/an4_stream/history.json runs/an4_stream/*.png $(basename $(STREAM_MODEL))/
+
+# ONNX export: parity with PyTorch on AN4 test, onnxruntime vs PyTorch speed, the int8 model's size and WER.
+bench-export: install
+	$(BIN)/python benchmarks/export.py --model $(MODEL)
+
+# Streaming vs offline WER, look-ahead, word delays, compute RTF per chunk (AN4 test).
+bench-streaming: install
+	$(BIN)/python benchmarks/streaming.py --model $(STREAM_MODEL) --offline $(MODEL)
+
+# `ctcasr serve` under 16 and 64 concurrent clients and 8 real-time WebSocket streams.
+bench-server: install
+	$(BIN)/python benchmarks/server_load.py --model $(STREAM_MODEL)
 
 # Default threads vs one thread for `evaluate`, on a quiet machine and beside a busy process.
 bench-threads: install
