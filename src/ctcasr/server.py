@@ -85,48 +85,141 @@ def _authorised(key: str | None, headers, query) -> bool:
     return hmac.compare_digest(offered.encode(), key.encode())
 
 
-def create_app(model: str, limits: ServerLimits | None = None, device: str = "cpu", decoding: str | None = None):
-    """The app for `model` (a checkpoint, exported folder or registered name)."""
-    import threading
+class Service:
+    """The model, one recognizer per worker thread (each has its own lock, so they decode in parallel), the
+    worker pool and the decoders that requests asked for (cached: an LM is loaded once)."""
 
-    from ctcasr.audio import AudioTooLong, load_bytes
-    from ctcasr.outputs import FORMATS, render
-    from ctcasr.recognizer import load
+    def __init__(self, model: str, limits: ServerLimits, device: str, decoding: str | None):
+        import threading
 
-    limits = limits or ServerLimits()
-    # one recognizer per worker thread: each holds its own lock, so they decode in parallel
-    recognizers = [load(model, decoding, device=device, verbose=False) for _ in range(limits.max_concurrent)]
-    free = list(recognizers)
-    free_lock = threading.Lock()
-    workers = Workers(limits)
-    streams = {"open": 0}
-    first = recognizers[0]
-    streamable = _streamable(first)
-    app = FastAPI(title="ctcasr", version=_version(),
-                  description=f"CTC speech recognition with {model} ({first.acoustic.description})")
+        from ctcasr.recognizer import load
 
-    def recognise(data: bytes, options: dict, fmt: str):
-        with free_lock:
-            recognizer = free.pop()
+        self.model, self.limits = model, limits
+        self.recognizers = [load(model, decoding, device=device, verbose=False)
+                            for _ in range(limits.max_concurrent)]
+        self.first = self.recognizers[0]
+        self.free = list(self.recognizers)
+        self.lock = threading.Lock()
+        self.decoders: dict[tuple, object] = {}
+        self.workers = Workers(limits)
+        self.open_streams = 0
+        self.cannot_stream = streamable_reason(self.first)
+
+    def decoder(self, options: dict):
+        key = tuple(sorted(options.items()))
+        with self.lock:
+            if key not in self.decoders:
+                if len(self.decoders) >= 16:
+                    self.decoders.pop(next(iter(self.decoders)))
+                self.decoders[key] = self.first.decoder_for(**options)
+            return self.decoders[key]
+
+    def recognise(self, data: bytes, options: dict, fmt: str):
+        """(Transcript, rendered text) of encoded audio; runs in a worker thread."""
+        from ctcasr.audio import load_bytes
+        from ctcasr.outputs import render
+
+        decoder = self.decoder(options) if options else None
+        with self.lock:
+            recognizer = self.free.pop()
         try:
-            wave = load_bytes(data, recognizer.sample_rate, "request body", limits.max_audio_seconds)
-            decoder = recognizer.decoder_for(**options) if options else None
+            wave = load_bytes(data, recognizer.sample_rate, "request body", self.limits.max_audio_seconds)
             result = recognizer.transcribe(wave, sample_rate=recognizer.sample_rate, decoder=decoder)
             return result, render(result, fmt, with_path=False)
         finally:
-            with free_lock:
-                free.append(recognizer)
+            with self.lock:
+                self.free.append(recognizer)
 
-    def error(status: int, message: str, request: Request | None = None) -> JSONResponse:
-        where = f"{request.client.host if request and request.client else '?'} {request.url.path if request else ''}"
-        log.warning("%s -> %d: %s", where, status, message)
-        return JSONResponse({"error": message}, status_code=status)
+    def health(self) -> dict:
+        return {"status": "ok", "model": self.model, "runtime": self.first.acoustic.description,
+                "streaming": not self.cannot_stream, "sample_rate": self.first.sample_rate,
+                "decoder": self.first.config.decoder, "busy": self.workers.admitted, "streams": self.open_streams}
+
+
+def error(status: int, message: str, request: Request | None = None) -> JSONResponse:
+    """A JSON error response, and a log line naming the client."""
+    where = f"{request.client.host if request and request.client else '?'} {request.url.path if request else ''}"
+    log.warning("%s -> %d: %s", where, status, message)
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def transcribe_request(service: Service, request: Request, options: dict, fmt: str):
+    """POST /v1/transcribe: checks in the order a client can fix them, then one recognition in the pool."""
+    from ctcasr.audio import AudioTooLong
+    from ctcasr.outputs import FORMATS
+
+    limits = service.limits
+    if not _authorised(limits.api_key, request.headers, request.query_params):
+        return error(401, "missing or wrong API key", request)
+    if fmt not in FORMATS:
+        return error(422, f"format must be one of {', '.join(FORMATS)}", request)
+    kind = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
+    if not kind.startswith(AUDIO_TYPES):
+        return error(415, f"send audio (a multipart upload or an audio/* body), not {kind}", request)
+    declared = request.headers.get("content-length", "")
+    too_large = f"the body is larger than the limit of {limits.max_upload_bytes} bytes"
+    if declared.isdigit() and int(declared) > limits.max_upload_bytes:
+        return error(413, too_large, request)
+    started = time.perf_counter()
+    try:
+        data = await asyncio.wait_for(_read_body(request, kind, limits.max_upload_bytes), limits.request_timeout)
+    except asyncio.TimeoutError:
+        return error(408, f"the upload took longer than {limits.request_timeout:g} s", request)
+    except _TooLarge:
+        return error(413, too_large, request)
+    except UserError as exc:
+        return error(400, one_line(exc), request)
+    if not data:
+        return error(400, "the body holds no audio (0 bytes)", request)
+    try:
+        result, text = await asyncio.wait_for(service.workers.run(service.recognise, data, options, fmt),
+                                              limits.request_timeout)
+    except Busy:
+        return error(503, "the server is busy; try again shortly", request)
+    except asyncio.TimeoutError:
+        return error(504, f"recognition took longer than {limits.request_timeout:g} s", request)
+    except AudioTooLong:
+        return error(413, f"the audio is longer than the limit of {limits.max_audio_seconds:g} s", request)
+    except UserError as exc:
+        return error(400, one_line(exc), request)
+    log.info("transcribed %.2f s of audio in %.3f s", result.duration, time.perf_counter() - started)
+    if fmt == "json":
+        return JSONResponse({"text": result.text, "duration": round(result.duration, 3), "decoder": result.decoder,
+                             "words": [w.to_dict() for w in result.words],
+                             "segments": [s.to_dict() for s in result.segments]})
+    return PlainTextResponse(text)
+
+
+async def stream_request(service: Service, socket: WebSocket) -> None:
+    """WS /v1/stream: admission (key, a model that streams, the number of open streams), then the stream."""
+    if not _authorised(service.limits.api_key, socket.headers, socket.query_params):
+        await socket.close(code=1008, reason="missing or wrong API key")
+        return
+    await socket.accept()
+    if service.cannot_stream:
+        await socket.close(code=1003, reason=f"this model cannot stream: {service.cannot_stream}"[:120])
+        return
+    if service.open_streams >= service.limits.max_streams:
+        await socket.close(code=1013, reason="too many open streams; try again shortly")
+        return
+    service.open_streams += 1
+    try:
+        await _serve_stream(socket, service.first, service.limits, service.workers)
+    except WebSocketDisconnect:
+        log.info("stream client left")
+    finally:
+        service.open_streams -= 1
+
+
+def create_app(model: str, limits: ServerLimits | None = None, device: str = "cpu", decoding: str | None = None):
+    """The app for `model` (a checkpoint, exported folder or registered name)."""
+    service = Service(model, limits or ServerLimits(), device, decoding)
+    app = FastAPI(title="ctcasr", version=_version(),
+                  description=f"CTC speech recognition with {model} ({service.first.acoustic.description})")
 
     @app.get("/healthz")
     def healthz() -> dict:
-        return {"status": "ok", "model": model, "runtime": first.acoustic.description, "streaming": streamable,
-                "sample_rate": first.sample_rate, "decoder": first.config.decoder, "busy": workers.admitted,
-                "streams": streams["open"]}
+        return service.health()
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -140,69 +233,13 @@ def create_app(model: str, limits: ServerLimits | None = None, device: str = "cp
     async def transcribe(request: Request, decoder: str | None = Query(None, pattern="^(greedy|beam)$"),
                          beam: int | None = Query(None, ge=1, le=256), alpha: float | None = Query(None, ge=0, le=10),
                          beta: float | None = Query(None, ge=-10, le=10), format: str = Query("json")):
-        started = time.perf_counter()
-        if not _authorised(limits.api_key, request.headers, request.query_params):
-            return error(401, "missing or wrong API key", request)
-        if format not in FORMATS:
-            return error(422, f"format must be one of {', '.join(FORMATS)}", request)
-        kind = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
-        if not kind.startswith(AUDIO_TYPES):
-            return error(415, f"send audio (a multipart upload or an audio/* body), not {kind}", request)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limits.max_upload_bytes:
-            return error(413, f"the body is larger than the limit of {limits.max_upload_bytes} bytes", request)
-        try:
-            data = await asyncio.wait_for(_read_body(request, kind, limits.max_upload_bytes),
-                                          limits.request_timeout)
-        except asyncio.TimeoutError:
-            return error(408, f"the upload took longer than {limits.request_timeout:g} s", request)
-        except _TooLarge:
-            return error(413, f"the body is larger than the limit of {limits.max_upload_bytes} bytes", request)
-        except UserError as exc:
-            return error(400, one_line(exc), request)
-        if not data:
-            return error(400, "the body holds no audio (0 bytes)", request)
         options = {k: v for k, v in {"decoder": decoder, "beam": beam, "alpha": alpha, "beta": beta}.items()
                    if v is not None}
-        try:
-            result, text = await asyncio.wait_for(workers.run(recognise, data, options, format),
-                                                  limits.request_timeout)
-        except Busy:
-            return error(503, "the server is busy; try again shortly", request)
-        except asyncio.TimeoutError:
-            return error(504, f"recognition took longer than {limits.request_timeout:g} s", request)
-        except AudioTooLong:
-            return error(413, f"the audio is longer than the limit of {limits.max_audio_seconds:g} s", request)
-        except UserError as exc:
-            return error(400, one_line(exc), request)
-        log.info("transcribed %.2f s of audio in %.3f s", result.duration, time.perf_counter() - started)
-        if format == "json":
-            return JSONResponse({"text": result.text, "duration": round(result.duration, 3),
-                                 "decoder": result.decoder, "words": [w.to_dict() for w in result.words],
-                                 "segments": [s.to_dict() for s in result.segments]})
-        return PlainTextResponse(text)
+        return await transcribe_request(service, request, options, format)
 
     @app.websocket("/v1/stream")
     async def stream(socket: WebSocket):
-        if not _authorised(limits.api_key, socket.headers, socket.query_params):
-            await socket.close(code=1008, reason="missing or wrong API key")
-            return
-        if not streamable:
-            await socket.accept()
-            await socket.close(code=1003, reason=f"this model cannot stream: {streamable_reason(first)}")
-            return
-        if streams["open"] >= limits.max_streams:
-            await socket.accept()
-            await socket.close(code=1013, reason="too many open streams; try again shortly")
-            return
-        streams["open"] += 1
-        await socket.accept()
-        try:
-            await _serve_stream(socket, first, limits, workers)
-        except WebSocketDisconnect:
-            log.info("stream client left")
-        finally:
-            streams["open"] -= 1
+        await stream_request(service, socket)
 
     return app
 
@@ -299,10 +336,6 @@ def _is_stop(text: str | None) -> bool:
     except json.JSONDecodeError:
         return False
     return isinstance(message, dict) and message.get("type") == "stop"
-
-
-def _streamable(recognizer) -> bool:
-    return streamable_reason(recognizer) == ""
 
 
 def streamable_reason(recognizer) -> str:

@@ -166,7 +166,7 @@ class CTCTask(L.LightningModule):
 
 
 def dev_names(manifests: list[str]) -> list[str]:
-    """Short names for dev manifests: `data/an4/dev.jsonl` -> `an4_dev`."""
+    """Short names for dev (or test) manifests: `data/an4/dev.jsonl` -> `an4_dev`."""
     names = [f"{Path(m).parent.name}_{Path(m).stem}".strip("_") for m in manifests]
     return names if len(set(names)) == len(names) else [f"{i}_{n}" for i, n in enumerate(names)]
 
@@ -431,8 +431,9 @@ def evaluate_at_end(recipe: Recipe, checkpoint: Path, run_dir: Path) -> None:
     """Greedy CER / WER of the best checkpoint on each test manifest, as reports in the run folder."""
     from ctcasr.evaluate import evaluate_manifest
 
-    for manifest in recipe.data.test_manifests:
-        name = Path(manifest).stem
+    names = dev_names(recipe.data.test_manifests) if len(recipe.data.test_manifests) > 1 else \
+        [Path(m).stem for m in recipe.data.test_manifests]  # an4_test, speechocean762_test: no file overwritten
+    for manifest, name in zip(recipe.data.test_manifests, names, strict=True):
         report = evaluate_manifest(str(checkpoint), manifest, out=str(run_dir / f"eval_{name}.json"),
                                    command=f"ctcasr evaluate --model {checkpoint} --manifest {manifest}")
         print(f"{name}: WER {report['wer']:.2f} %  CER {report['cer']:.2f} %  ({report['num_utterances']} "
