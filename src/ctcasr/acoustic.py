@@ -55,10 +55,10 @@ class TorchAcoustic:
     def log_probs(self, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        device = next(self.model.parameters()).device
-        batch, lengths = pad_waves(waves)
-        with torch.inference_mode():
-            out, frames = self.model(torch.from_numpy(batch).to(device), torch.from_numpy(lengths).to(device))
+        from ctcasr.inference import log_probs_of
+
+        out, frames = log_probs_of(self.model, [torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
+                                                for w in waves])
         return out.float().cpu().numpy(), frames.cpu().numpy()
 
     def threads(self) -> int:

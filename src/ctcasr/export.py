@@ -10,6 +10,7 @@ PyTorch's FFT to float rounding. The ONNX backend needs onnxruntime and NumPy, n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -148,7 +149,7 @@ def export_model(model_path: str | os.PathLike, fmt: str, out_dir: str | os.Path
         "source": {"model": str(model_path), "sha256": file_digest(model_path, "sha256")},
         "arch": model.arch, "sample_rate": model.sample_rate, "frame_seconds": model.frame_seconds,
         "min_samples": model.features.config.win_length, "tokenizer": model.tokenizer.to_dict(),
-        "features": _plain(model.features.config), "model": _plain(model.encoder.config),
+        "features": dataclasses.asdict(model.features.config), "model": dataclasses.asdict(model.encoder.config),
         "metadata": {k: v for k, v in getattr(model, "metadata", {}).items() if isinstance(v, str | int | float)},
         "inputs": {"waves": "(batch, samples) float32 mono at sample_rate, zero-padded",
                    "lengths": "(batch,) int64 valid samples"},
@@ -158,12 +159,6 @@ def export_model(model_path: str | os.PathLike, fmt: str, out_dir: str | os.Path
     }
     write_json(out / SIDECAR, sidecar)
     return sidecar
-
-
-def _plain(config) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(config)
 
 
 def _copy_decoding(decoding: Path, out: Path) -> None:
