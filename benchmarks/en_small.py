@@ -81,13 +81,12 @@ def isolated_words(aligner_path: str, manifest: str, out_dir: Path, margin_s: fl
     """Single words cut from each utterance at their forced-alignment boundaries (plus `margin_s` each side)."""
     model = load_model(aligner_path)
     tok, step = model.tokenizer, model.frame_seconds
-    space = tok.alphabet.index(" ") + 1
     rows = []
     for u in read_manifest(manifest):
         wave = load(u.audio_filepath, 16000)
         log_probs, _ = log_probs_of(model, [torch.from_numpy(wave)])
         ids = tok.encode(u.text)
-        spans = word_spans(forced_align(log_probs[0].numpy(), ids), ids, space)
+        spans = word_spans(forced_align(log_probs[0].numpy(), ids), ids, tok.spelling)
         for index, (word, (first, last)) in enumerate(zip(u.text.split(), spans, strict=True)):
             start = max(0, int((first * step - margin_s) * 16000))
             end = min(wave.size, int(((last + 1) * step + margin_s) * 16000))

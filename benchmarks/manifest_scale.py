@@ -26,7 +26,7 @@ from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
 from ctcasr.data.manifest import Utterance, read_manifest, write_manifest
 from ctcasr.files import write_json
 from ctcasr.provenance import git_commit, machine_description
-from ctcasr.text import CharTokenizer
+from ctcasr.units.char import CharTokenizer
 
 TARGET_SECONDS, TARGET_MB = 10.0, 2048.0
 

@@ -58,13 +58,12 @@ def roc_auc(scores: list[float], labels: list[bool]) -> float:
 def speech_starts(model, items) -> list[float]:
     """Where each utterance's first word begins, by forced alignment of its reference on its own audio."""
     tok = model.tokenizer
-    space = tok.alphabet.index(" ") + 1
     out = []
     for u in items:
         wave = load(u.audio_filepath, model.sample_rate)
         lp, _ = log_probs_of(model, [torch.from_numpy(wave)])
         ids = tok.encode(u.text)
-        first, _ = word_spans(forced_align(lp[0].numpy(), ids), ids, space)[0]
+        first, _ = word_spans(forced_align(lp[0].numpy(), ids), ids, tok.spelling)[0]
         out.append(first * model.frame_seconds)
     return out
 

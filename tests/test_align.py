@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ctcasr.align import forced_align, word_spans
+from ctcasr.units import Spelling
 
 
 def collapse(path):
@@ -49,4 +50,5 @@ def test_word_spans():
     # tokens: a b _ c ; frames: a a - b - _ c
     tokens = [1, 2, 3, 4]
     path = [0, 0, -1, 1, -1, 2, 3, -1]
-    assert word_spans(path, tokens, space=3) == [(0, 3), (6, 6)]
+    spelling = Spelling(("", "a", "b", "", "c"), (False, False, False, True, False))
+    assert word_spans(path, tokens, spelling) == [(0, 3), (6, 6)]

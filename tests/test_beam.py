@@ -11,6 +11,9 @@ from ctcasr.audio import load
 from ctcasr.decoding.beam import beam_decode, path_score, prefix_beam_search
 from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.errors import UserError
+from ctcasr.units.char import CharTokenizer as _Chars
+
+SPELLING = _Chars().spelling  # the default alphabet: space is id 1
 
 
 def random_log_probs(rng, frames, vocab, sharpness=2.0):
@@ -52,7 +55,7 @@ def test_never_less_probable_than_greedy(seed):
     log_probs = random_log_probs(rng, frames=30, vocab=6, sharpness=1.0)
     greedy = tuple(greedy_decode(torch.from_numpy(log_probs)[None], torch.tensor([30]))[0])
     for beam, recombine in ((1, False), (2, False), (8, False), (2, True), (8, True)):
-        best = prefix_beam_search(log_probs, beam=beam, token_topk=3, space=1, recombine=recombine)[0]
+        best = prefix_beam_search(log_probs, beam=beam, token_topk=3, spelling=SPELLING, recombine=recombine)[0]
         # the labelling returned is, exactly, at least as probable as the greedy one
         assert path_score(log_probs, best.tokens) >= path_score(log_probs, greedy) - 1e-9
 
@@ -74,7 +77,7 @@ def test_word_frames():
         log_probs[t, k] = 0.0
     log_probs -= np.logaddexp.reduce(log_probs, axis=1, keepdims=True)
     best = prefix_beam_search(log_probs, beam=4)[0]
-    assert best.words(alphabet, space=1) == [("hi", 0, 3), ("yo", 7, 8)]
+    assert best.words(SPELLING) == [("hi", 0, 3), ("yo", 7, 8)]
 
 
 def test_bad_arguments_and_unnormalised_input():
@@ -123,8 +126,8 @@ def test_beam_is_at_least_as_good_as_greedy_on_real_an4_outputs(an4_items):
 def test_recombination_keeps_a_real_hypothesis_and_leaves_nbest_lists_alone():
     rng = np.random.default_rng(3)
     log_probs = random_log_probs(rng, frames=24, vocab=5, sharpness=2.0)
-    plain = prefix_beam_search(log_probs, beam=16, nbest=16, space=1)
-    merged = prefix_beam_search(log_probs, beam=16, space=1, recombine=True)[0]
+    plain = prefix_beam_search(log_probs, beam=16, nbest=16, spelling=SPELLING)
+    merged = prefix_beam_search(log_probs, beam=16, spelling=SPELLING, recombine=True)[0]
     assert merged.tokens in [h.tokens for h in plain]
-    with_nbest = prefix_beam_search(log_probs, beam=16, nbest=4, space=1, recombine=True)
+    with_nbest = prefix_beam_search(log_probs, beam=16, nbest=4, spelling=SPELLING, recombine=True)
     assert [h.tokens for h in with_nbest] == [h.tokens for h in plain[:4]]  # n-best lists are never recombined

@@ -14,7 +14,7 @@ from ctcasr.audio import load
 from ctcasr.data.corpora import custom, librispeech, ljspeech
 from ctcasr.data.manifest import read_manifest
 from ctcasr.errors import UserError
-from ctcasr.text import CharTokenizer
+from ctcasr.units.char import CharTokenizer
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 
 from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
-from ctcasr.text import CharTokenizer
+from ctcasr.units.char import CharTokenizer
 
 TOK = CharTokenizer()
 

@@ -18,6 +18,9 @@ from ctcasr.decoding.beam import Fusion, prefix_beam_search  # noqa: E402
 from ctcasr.decoding.lm import WordLM  # noqa: E402
 from ctcasr.errors import UserError  # noqa: E402
 from ctcasr.text import DEFAULT_ALPHABET  # noqa: E402
+from ctcasr.units.char import CharTokenizer as _Chars
+
+SPELLING = _Chars().spelling  # the default alphabet: space is id 1
 
 ARPA = """\\data\\
 ngram 1=6
@@ -72,36 +75,36 @@ AMBIGUOUS = ["b", "_", {"a": 0.55, "e": 0.45}, "_", "d", "_"]
 
 
 def test_lm_changes_the_decision_the_way_it_says(tmp_path):
-    lm = WordLM(write_lm(tmp_path), DEFAULT_ALPHABET)
+    lm = WordLM(write_lm(tmp_path), _Chars())
     log_probs = spelled(AMBIGUOUS)
     assert decode(log_probs)[0] == "bad"
-    text, hyp = decode(log_probs, Fusion(lm, DEFAULT_ALPHABET, space=1, alpha=1.0, beta=0.0))
+    text, hyp = decode(log_probs, Fusion(lm, SPELLING, alpha=1.0, beta=0.0))
     assert text == "bed"
     assert hyp.num_words == 1
     assert hyp.lm == pytest.approx(lm.sentence_score(["bed"]))
-    assert decode(log_probs, Fusion(lm, DEFAULT_ALPHABET, space=1, alpha=0.0, beta=0.0))[0] == "bad"
+    assert decode(log_probs, Fusion(lm, SPELLING, alpha=0.0, beta=0.0))[0] == "bad"
 
 
 def test_uppercase_and_lowercase_lms_decode_identically(tmp_path):
-    lower = WordLM(write_lm(tmp_path, name="lower.arpa"), DEFAULT_ALPHABET)
-    upper = WordLM(write_lm(tmp_path, upper=True, name="upper.arpa.gz"), DEFAULT_ALPHABET)
+    lower = WordLM(write_lm(tmp_path, name="lower.arpa"), _Chars())
+    upper = WordLM(write_lm(tmp_path, upper=True, name="upper.arpa.gz"), _Chars())
     assert upper.report.case_folded == 2 and lower.report.case_folded == 0
     for frames in (AMBIGUOUS, ["b", "e", "_", "d", " ", "b", "a", "d"]):
-        a = decode(spelled(frames), Fusion(lower, DEFAULT_ALPHABET, space=1, alpha=0.8, beta=0.5))[1]
-        b = decode(spelled(frames), Fusion(upper, DEFAULT_ALPHABET, space=1, alpha=0.8, beta=0.5))[1]
+        a = decode(spelled(frames), Fusion(lower, SPELLING, alpha=0.8, beta=0.5))[1]
+        b = decode(spelled(frames), Fusion(upper, SPELLING, alpha=0.8, beta=0.5))[1]
         assert a.tokens == b.tokens and a.score == pytest.approx(b.score)
 
 
 def test_vocabulary_report_counts_what_cannot_be_reconciled(tmp_path):
-    lm = WordLM(write_lm(tmp_path), DEFAULT_ALPHABET)
+    lm = WordLM(write_lm(tmp_path), _Chars())
     assert lm.report.lm_words == 3 and lm.report.usable == 2
     assert lm.report.unusable["2"] == 1 and lm.report.examples == ["b2b"]
     assert "2 of 3 words usable" in lm.report.summary()
 
 
 def test_unknown_partial_words_are_penalised(tmp_path):
-    lm = WordLM(write_lm(tmp_path), DEFAULT_ALPHABET)
-    fusion = Fusion(lm, DEFAULT_ALPHABET, space=1, alpha=0.5, beta=0.0, unk_penalty=-5.0)
+    lm = WordLM(write_lm(tmp_path), _Chars())
+    fusion = Fusion(lm, SPELLING, alpha=0.5, beta=0.0, unk_penalty=-5.0)
     _, known = decode(spelled(["b", "e", "d"]), fusion)
     _, unknown = decode(spelled(["q", "e", "d"]), fusion)
     assert known.score - known.acoustic > unknown.score - unknown.acoustic + 4.0
@@ -118,7 +121,7 @@ def test_bad_language_models(tmp_path, content, problem):
     if content is not None:
         path.write_text(content)
     with pytest.raises(UserError, match=problem) as err:
-        WordLM(path, DEFAULT_ALPHABET)
+        WordLM(path, _Chars())
     assert str(path) in str(err.value)
 
 
@@ -126,7 +129,7 @@ def test_nbest_rescoring_changes_the_decision_the_way_the_second_lm_says(tmp_pat
     import torch
 
     from ctcasr.decoding import Decoder, DecoderConfig
-    from ctcasr.text import CharTokenizer
+    from ctcasr.units.char import CharTokenizer
 
     log_probs = torch.from_numpy(spelled(AMBIGUOUS)).float()[None]
     lengths = torch.tensor([log_probs.shape[1]])
@@ -136,6 +139,6 @@ def test_nbest_rescoring_changes_the_decision_the_way_the_second_lm_says(tmp_pat
     rescored = Decoder(DecoderConfig(decoder="beam", beam=4, nbest=2, rescore_lm=lm, rescore_weight=1.0), tokenizer)
     best = rescored.nbest(log_probs, lengths)[0]
     assert [tokenizer.decode(h.tokens) for h in best] == ["bed", "bad"]
-    assert best[0].rescore == pytest.approx(WordLM(lm, DEFAULT_ALPHABET).sentence_score(["bed"]))
+    assert best[0].rescore == pytest.approx(WordLM(lm, _Chars()).sentence_score(["bed"]))
     unweighted = Decoder(DecoderConfig(decoder="beam", beam=4, rescore_lm=lm, rescore_weight=0.0), tokenizer)
     assert unweighted(log_probs, lengths) == ["bad"]

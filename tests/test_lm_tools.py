@@ -13,6 +13,7 @@ from conftest import REPO, assert_user_error, run_cli
 
 from ctcasr.decoding.lm_build import kenlm_tool
 from ctcasr.errors import UserError
+from ctcasr.units.char import CharTokenizer as _Chars
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SHIPPED = REPO / "models" / "an4_ds2.pt"
@@ -39,7 +40,7 @@ def test_build_normalises_text_like_the_tokenizer(tmp_path):
     out = tmp_path / "lm.arpa"
     result = run_cli("lm", "build", text, "--order", "3", "--out", out)
     assert result.returncode == 0, result.stderr
-    assert "4 sentences" in result.stdout and "1 words with characters outside the alphabet dropped" in result.stdout
+    assert "4 sentences" in result.stdout and "1 words the model cannot spell dropped" in result.stdout
     arpa = out.read_text()
     assert arpa.startswith("\\data\\")
     unigrams = {line.split("\t")[1] for line in arpa.split("\\1-grams:")[1].split("\\2-grams:")[0].splitlines()
@@ -60,9 +61,8 @@ def test_gzip_binary_pruning_and_manifest_input(tmp_path, an4):
     counts = lambda text: [int(line.split("=")[1]) for line in text.splitlines() if line.startswith("ngram ")]  # noqa: E731
     assert counts(pruned.read_text())[0] == counts(full)[0] and counts(pruned.read_text())[2] < counts(full)[2]
     from ctcasr.decoding.lm import WordLM
-    from ctcasr.text import DEFAULT_ALPHABET
 
-    a, b = WordLM(arpa_gz, DEFAULT_ALPHABET), WordLM(binary, DEFAULT_ALPHABET)
+    a, b = WordLM(arpa_gz, _Chars()), WordLM(binary, _Chars())
     words = ["enter", "one", "two", "three"]
     assert a.sentence_score(words) == pytest.approx(b.sentence_score(words), abs=1e-3)
 

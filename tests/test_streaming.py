@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.decoding.beam import PrefixBeamSearch, prefix_beam_search
 from ctcasr.decoding.greedy import GreedyStream, greedy_decode
-from ctcasr.text import CharTokenizer
+from ctcasr.units.char import CharTokenizer
+from ctcasr.units.char import CharTokenizer as _Chars
+
+SPELLING = _Chars().spelling  # the default alphabet: space is id 1
 
 TOKENIZER = CharTokenizer()
 
@@ -39,8 +42,8 @@ def test_beam_search_in_chunks_equals_one_call(seed, frames, peaky, cuts, beam, 
     log_probs = random_log_probs(seed, frames, peaky)
     nbest = 1 if recombine else min(3, beam)
     offline = prefix_beam_search(log_probs, beam, nbest, token_topk=8, token_cum_prob=0.99, blank_skip=0.99,
-                                 beam_threshold=12.0, space=1, recombine=recombine)
-    search = PrefixBeamSearch(beam, nbest, 8, 0.99, 0.99, None, 12.0, 1, recombine)
+                                 beam_threshold=12.0, spelling=SPELLING, recombine=recombine)
+    search = PrefixBeamSearch(beam, nbest, 8, 0.99, 0.99, None, 12.0, SPELLING, recombine)
     for piece in chunks(log_probs, cuts):
         search.advance(piece)
         assert search.partial() is not None

@@ -3,7 +3,9 @@ from collections import Counter
 import pytest
 
 from ctcasr.errors import UserError
-from ctcasr.text import BLANK, CharTokenizer, normalise
+from ctcasr.text import normalise
+from ctcasr.units import BLANK
+from ctcasr.units.char import CharTokenizer
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -15,11 +15,11 @@ from typing import Protocol
 import numpy as np
 
 from ctcasr.errors import UserError
-from ctcasr.text import CharTokenizer
+from ctcasr.units import Tokenizer
 
 
 class Acoustic(Protocol):
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     sample_rate: int
     frame_seconds: float
     min_samples: int  # shorter pieces of audio give no frame worth decoding

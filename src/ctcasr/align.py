@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ctcasr.units import Spelling
+
 
 def forced_align(log_probs: np.ndarray, targets: list[int], blank: int = 0) -> list[int]:
     """Per frame, the index into `targets` that frame emits, or -1 for blank; `log_probs` is (T, V).
@@ -45,22 +47,17 @@ def forced_align(log_probs: np.ndarray, targets: list[int], blank: int = 0) -> l
     return [int(s // 2) if s % 2 else -1 for s in path]
 
 
-def word_spans(path: list[int], tokens: list[int], space: int) -> list[tuple[int, int]]:
-    """(first frame, last frame) of each space-separated word, from `forced_align`'s per-frame token indices."""
-    word_of, word = [], -1
-    previous_space = True
-    for token in tokens:
-        if token == space:
-            word_of.append(-1)
-            previous_space = True
-            continue
-        if previous_space:
-            word += 1
-            previous_space = False
-        word_of.append(word)
+def word_spans(path: list[int], tokens: list[int], spelling: Spelling) -> list[tuple[int, int]]:
+    """(first frame, last frame) of each word of `tokens` (as the tokenizer's `spelling` groups them), from
+    `forced_align`'s per-frame token indices."""
+    word_of = [-1] * len(tokens)
+    groups = spelling.segments(tokens)
+    for word, group in enumerate(groups):
+        for index in group:
+            word_of[index] = word
     spans: dict[int, list[int]] = {}
     for frame, index in enumerate(path):
         if index >= 0 and word_of[index] >= 0:
             span = spans.setdefault(word_of[index], [frame, frame])
             span[1] = frame
-    return [tuple(spans[w]) for w in range(word + 1)]
+    return [tuple(spans[w]) for w in range(len(groups))]

@@ -15,10 +15,10 @@ from ctcasr.files import atomic_path
 from ctcasr.models import model_config
 from ctcasr.models.asr import ASRModel
 from ctcasr.schema import build
-from ctcasr.text import CharTokenizer
+from ctcasr.units import tokenizer_from_dict
 
 FORMAT = "ctcasr-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: weights named by module (encoder.*, head.*); 1: DeepSpeech2 with its output layer inside
 
 
 def checkpoint_dict(model: ASRModel, metadata: dict | None = None) -> dict:
@@ -29,7 +29,7 @@ def checkpoint_dict(model: ASRModel, metadata: dict | None = None) -> dict:
         "model": dataclasses.asdict(model.encoder.config),
         "features": dataclasses.asdict(model.features.config),
         "tokenizer": model.tokenizer.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.encoder.state_dict().items()},
+        "state_dict": model.weights(),
         "metadata": metadata or {},
     }
 
@@ -79,15 +79,23 @@ def model_from_dict(data: dict, source: str | os.PathLike | None = None) -> ASRM
     where = str(source) if source else None
     config = model_config(data["arch"], None, data["model"], where)
     features = build(FeatureConfig, data["features"], "features", where)
-    tokenizer = CharTokenizer.from_dict(data["tokenizer"], where)
+    tokenizer = tokenizer_from_dict(data["tokenizer"], where)
     model = ASRModel(data["arch"], config, features, tokenizer)
-    load_weights(model.encoder, data["state_dict"], where)
+    load_weights(model, upgrade_weights(data["state_dict"]), where)
     return model
+
+
+def upgrade_weights(state_dict: dict) -> dict:
+    """Version-1 checkpoints (DeepSpeech2 only) named the encoder's tensors without a prefix and kept the CTC
+    projection inside it as `output.*`; name them as the model has them now."""
+    if any(k.startswith(("encoder.", "head.")) for k in state_dict):
+        return state_dict
+    return {(f"head.{k}" if k.startswith("output.") else f"encoder.{k}"): v for k, v in state_dict.items()}
 
 
 def load_weights(module: torch.nn.Module, state_dict: dict, source: str | None = None) -> None:
     """`load_state_dict`, with a mismatch explained as the tensors' shapes (or names) that differ."""
-    own = module.state_dict()
+    own = {k: v for k, v in module.state_dict().items() if not k.startswith("features.")}
     try:
         module.load_state_dict(state_dict)
     except RuntimeError:

@@ -199,15 +199,29 @@ def cmd_download(args: argparse.Namespace) -> None:
 
 def cmd_lm_build(args: argparse.Namespace) -> None:
     from ctcasr.decoding.lm_build import build_lm
-    from ctcasr.text import DEFAULT_ALPHABET
+    from ctcasr.recognizer import resolve_model
+    from ctcasr.tune_lm import open_tokenizer
+    from ctcasr.units.char import CharTokenizer
 
+    if args.model and args.alphabet:
+        raise UserError("--model and --alphabet both name the tokenizer; give one")
+    tokenizer = open_tokenizer(resolve_model(args.model)) if args.model else CharTokenizer(args.alphabet) \
+        if args.alphabet else None
     try:
         prune = tuple(int(p) for p in _split_list(args.prune or ""))
     except ValueError:
         raise UserError(f"--prune takes comma-separated whole numbers, e.g. 0,1,1; got {args.prune!r}") from None
-    stats = build_lm(args.texts, args.out, order=args.order, prune=prune, alphabet=args.alphabet or DEFAULT_ALPHABET)
+    stats = build_lm(args.texts, args.out, order=args.order, prune=prune, tokenizer=tokenizer)
     counts = " ".join(f"{n}-grams={c}" for n, c in stats.counts.items())
     print(f"{args.out}: {args.order}-gram Kneser-Ney LM of {stats.summary()}; {counts}")
+
+
+def cmd_tokenizer_train(args: argparse.Namespace) -> None:
+    from ctcasr.units.bpe import train_tokenizer_file
+
+    tokenizer = train_tokenizer_file(args.texts, args.out, args.kind, args.vocab_size)
+    print(f"{args.out}: {args.kind} units, {len(tokenizer) - 1} pieces (+ the CTC blank) from "
+          f"{', '.join(args.texts)}")
 
 
 def cmd_lm_train_neural(args: argparse.Namespace) -> None:
@@ -384,6 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", help="another registry YAML (default: the one shipped with ctcasr)")
     p.set_defaults(func=cmd_download)
 
+    p = sub.add_parser("tokenizer", help="train subword units (sentencepiece) for `text.bpe_model`")
+    tok_sub = p.add_subparsers(dest="tokenizer_command", required=True)
+    q = tok_sub.add_parser("train", parents=[common], help="train a sentencepiece model on normalised text")
+    q.add_argument("texts", nargs="+", help="text files: plain lines (.txt, .gz), manifests (.jsonl), LJSpeech .csv")
+    q.add_argument("--kind", choices=("bpe", "unigram"), default="bpe", help="sentencepiece model type")
+    q.add_argument("--vocab-size", type=_positive_int, default=128, help="pieces (default 128)")
+    q.add_argument("--out", required=True, help="the .model file to write")
+    q.set_defaults(func=cmd_tokenizer_train)
+
     p = sub.add_parser("lm", help="build (Kneser-Ney, KenLM lmplz) or download word n-gram language models")
     lm_sub = p.add_subparsers(dest="lm_command", required=True)
     q = lm_sub.add_parser("build", parents=[common],
@@ -395,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--prune", help="minimum counts per order, e.g. 0,1,1 drops singleton bigrams and trigrams")
     q.add_argument("--alphabet", default=None, help="the tokenizer's characters (default: lower-case a-z, space and "
                                                     "apostrophe)")
+    q.add_argument("--model", default=None, help="keep the words this model can spell (subwords) or pronounce "
+                                                 "(phones: its lexicon) instead of --alphabet")
     q.set_defaults(func=cmd_lm_build)
     q = lm_sub.add_parser("train-neural", parents=[common],
                         help="train a small word LSTM LM for n-best rescoring (--rescore-lm)")

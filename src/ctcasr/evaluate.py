@@ -43,9 +43,14 @@ def build_report(refs: list[str], hyps: list[str], ids: list[str], extra: dict |
 
 def references(items: list[Utterance], tokenizer) -> list[str]:
     """Normalised references, with the tokenizer's out-of-vocabulary policy (as in training); every line needs one."""
+    from ctcasr.units.phone import MissingPronunciation
+
     refs = []
     for u in items:
-        text = tokenizer.prepare(u.text, u.where)
+        try:
+            text = tokenizer.prepare(u.text, u.where)
+        except MissingPronunciation:  # a word the lexicon lacks is still scored (the model cannot produce it)
+            text = normalise(u.text)
         if not text:
             raise UserError("no reference transcript to score against (empty text)", u.where)
         refs.append(text)

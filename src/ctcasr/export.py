@@ -22,7 +22,7 @@ import numpy as np
 
 from ctcasr.acoustic import pad_waves
 from ctcasr.errors import UserError
-from ctcasr.text import CharTokenizer
+from ctcasr.units import tokenizer_from_dict
 
 FORMAT = "ctcasr-export"
 VERSION = 1
@@ -223,7 +223,7 @@ class ExportedAcoustic:
 
     def __init__(self, folder: Path, sidecar: dict):
         self.folder, self.sidecar = folder, sidecar
-        self.tokenizer = CharTokenizer.from_dict(sidecar["tokenizer"], str(folder / SIDECAR))
+        self.tokenizer = tokenizer_from_dict(sidecar["tokenizer"], str(folder / SIDECAR))
         self.sample_rate = sidecar["sample_rate"]
         self.frame_seconds = sidecar["frame_seconds"]
         self.min_samples = sidecar["min_samples"]

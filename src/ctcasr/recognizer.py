@@ -24,7 +24,7 @@ from ctcasr.decoding import Decoder, DecoderConfig, describe
 from ctcasr.decoding.greedy import as_array, collapse_path
 from ctcasr.decoding.settings import load_decoding, model_decoding_path, without_unavailable_lm
 from ctcasr.errors import UserError
-from ctcasr.words import Word, words_from_tokens
+from ctcasr.words import Word, hypothesis_text, words_from_tokens
 
 
 @dataclass
@@ -210,11 +210,12 @@ class Recognizer:
             return Segment(start, start + array.shape[0] * kw["frame_seconds"], tok.decode(tokens), words)
         hyps = decoder.nbest(array[None], np.array([array.shape[0]]))[0]
         best = hyps[0]
-        words = words_from_tokens(list(best.tokens), list(best.frames), array, tok, **kw)
-        listed = [{"text": tok.decode(h.tokens), "score": round(h.score, 4), "acoustic": round(h.acoustic, 4),
+        words = words_from_tokens(list(best.tokens), list(best.frames), array, tok, texts=best.texts, **kw)
+        listed = [{"text": hypothesis_text(h, tok), "score": round(h.score, 4), "acoustic": round(h.acoustic, 4),
                    "lm": round(h.lm, 4), "words": [w.to_dict() for w in words_from_tokens(
-                       list(h.tokens), list(h.frames), array, tok, **kw)]} for h in hyps[:nbest]]
-        return Segment(start, start + array.shape[0] * kw["frame_seconds"], tok.decode(best.tokens), words, listed)
+                       list(h.tokens), list(h.frames), array, tok, texts=h.texts, **kw)]} for h in hyps[:nbest]]
+        return Segment(start, start + array.shape[0] * kw["frame_seconds"], hypothesis_text(best, tok), words,
+                       listed)
 
     def stream(self, sample_rate: int | None = None, endpoint_seconds: float | None = 0.8):
         """A live session for one audio stream (a streamable model): `accept(samples)` -> partial and final

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ctcasr.errors import UserError
-from ctcasr.words import Word, words_from_tokens
+from ctcasr.words import Word, hypothesis_text, words_from_tokens
 
 
 @dataclass
@@ -124,9 +124,9 @@ class StreamSession:
         first = round(self.start * self.rate) - (self.acoustic.samples - self.audio.size)
         wave = self.audio[max(0, first):]
         words = words_from_tokens(list(hyp.tokens), list(hyp.frames), array, tok, self.frame_seconds, self.start,
-                                  wave, self.rate)
-        return StreamEvent(kind, self.start, self.start + self.count * self.frame_seconds, tok.decode(hyp.tokens),
-                           words)
+                                  wave, self.rate, texts=hyp.texts)
+        return StreamEvent(kind, self.start, self.start + self.count * self.frame_seconds,
+                           hypothesis_text(hyp, tok), words)
 
     def _final(self) -> StreamEvent:
         event = self._event("final", self.decoding.finalize()[0])

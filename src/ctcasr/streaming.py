@@ -27,10 +27,10 @@ def _layers(model) -> list[tuple[int, int]]:
 
 def check_streamable(model) -> None:
     """A UserError naming what stops `model` from streaming."""
-    encoder = model.encoder
-    if not getattr(encoder, "streamable", False):
-        raise UserError(f"this model ({model.arch}, bidirectional) needs the whole utterance; streaming needs a "
-                        "unidirectional model (e.g. recipes/an4_stream.yaml, shipped as an4_stream)")
+    if model.arch != "deepspeech2" or not model.encoder.streamable:
+        kind = "bidirectional" if model.arch == "deepspeech2" else "not a streaming architecture"
+        raise UserError(f"this model ({model.arch}, {kind}) needs the whole utterance; streaming needs a "
+                        "unidirectional DeepSpeech2 model (e.g. recipes/an4_stream.yaml, shipped as an4_stream)")
     if model.features.config.normalize != "none":
         raise UserError("this model normalises features per utterance (features.normalize: utterance), which "
                         "needs the whole utterance; streaming models use features.normalize: none")
@@ -109,7 +109,7 @@ class AcousticStream:
         self.conv_done = last
         x = frames
         if x.shape[1] == 0:
-            x = torch.zeros(1, 0, self.model.encoder.output.in_features)
+            x = torch.zeros(1, 0, self.model.encoder.output_size)
         else:
             for i, layer in enumerate(self.model.encoder.rnns):
                 x, self.states[i] = layer.step(x, self.states[i])
@@ -152,12 +152,17 @@ class AcousticStream:
         offset = start // self.stride
         return out[:, first - offset: last - offset]
 
+    def _output(self, x: torch.Tensor) -> np.ndarray:
+        """Encoder outputs (T, D) -> log-probs (T, V): the encoder's last normalisation, then the CTC head."""
+        if x.shape[0] == 0:
+            return np.zeros((0, len(self.model.tokenizer)), dtype=np.float32)
+        return self.model.head(self.model.encoder.out_norm(x[None]))[0].cpu().numpy()
+
     def _head(self, x: torch.Tensor, end: bool) -> np.ndarray:
         """Look-ahead (when the model has one) and output layer for the frames whose future has arrived."""
         lookahead = self.model.encoder.lookahead
         if lookahead is None:
-            out = self.model.encoder.head(x[None])[0] if x.shape[0] else torch.zeros(0, len(self.model.tokenizer))
-            return out.cpu().numpy()
+            return self._output(x)
         pending = x if self.pending.numel() == 0 else torch.cat([self.pending, x])
         ready = pending.shape[0] if end else max(0, pending.shape[0] - lookahead.frames)
         if ready == 0:
@@ -165,4 +170,4 @@ class AcousticStream:
             return np.zeros((0, len(self.model.tokenizer)), dtype=np.float32)
         mixed = lookahead(pending[None])[0, :ready]  # zero past the end: exact for final frames and at the end
         self.pending = pending[ready:] if not end else pending[:0]
-        return self.model.encoder.head(mixed[None])[0].cpu().numpy()
+        return self._output(mixed)

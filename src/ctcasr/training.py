@@ -8,6 +8,7 @@ exported after every validation.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -15,6 +16,7 @@ import resource
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ctcasr.augment import WaveAugment
-from ctcasr.checkpoint import first_sentence, load_weights, read_checkpoint, save_checkpoint
+from ctcasr.checkpoint import first_sentence, load_weights, read_checkpoint, save_checkpoint, upgrade_weights
 from ctcasr.config import Recipe, as_list
 from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate, seed_worker
 from ctcasr.data.download import file_digest
@@ -39,20 +41,40 @@ from ctcasr.features import SpecAugment
 from ctcasr.files import atomic_path, check_output_dir, write_json
 from ctcasr.models.asr import ASRModel
 from ctcasr.provenance import git_commit, machine_description
-from ctcasr.text import CharTokenizer, oov_summary
+from ctcasr.text import oov_summary
+from ctcasr.units import Tokenizer, tokenizer_from_dict
+from ctcasr.units.build import build_tokenizer
 
 
-def build_asr_model(recipe: Recipe) -> ASRModel:
+def build_asr_model(recipe: Recipe, tokenizer: Tokenizer | None = None) -> ASRModel:
     arch, config = recipe.model_settings()
-    tokenizer = CharTokenizer(recipe.text.alphabet, recipe.text.oov)
+    tokenizer = tokenizer or build_tokenizer(recipe.text, lambda: training_texts(recipe))
     return ASRModel(arch, config, recipe.features, tokenizer)
 
 
+def run_tokenizer(recipe: Recipe, run_dir: Path, resume: bool) -> Tokenizer:
+    """The run's tokenizer: built when the run starts (subword units are trained) and kept in the run folder, so
+    a resumed run uses the very same units."""
+    path = run_dir / "tokenizer.json"
+    if resume and path.is_file():
+        return tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
+    tokenizer = build_tokenizer(recipe.text, lambda: training_texts(recipe))
+    write_json(path, tokenizer.to_dict())
+    return tokenizer
+
+
+def training_texts(recipe: Recipe) -> Iterator[str]:
+    """The transcripts of the training manifests (subword units and phone-word counts are learnt from them)."""
+    for manifest in recipe.train_manifests:
+        for item in read_manifest(manifest):
+            yield item.text
+
+
 class CTCTask(L.LightningModule):
-    def __init__(self, recipe: Recipe):
+    def __init__(self, recipe: Recipe, tokenizer: Tokenizer | None = None):
         super().__init__()
         self.recipe = recipe
-        self.model = build_asr_model(recipe)
+        self.model = build_asr_model(recipe, tokenizer)
         spec = recipe.augment.spec_augment
         self.spec_augment = SpecAugment(spec) if spec is not None else None
         self.ctc = nn.CTCLoss(blank=0, zero_infinity=True)
@@ -136,14 +158,19 @@ class CTCTask(L.LightningModule):
         scheduler = self._schedule(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    def _schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.OneCycleLR:
+    def _schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
         o = self.recipe.optim
         total = max(int(self.trainer.estimated_stepping_batches), 4)
         warmup = min(max(o.warmup_fraction, 2.0 / total), 0.5)  # each phase at least one step long
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=o.lr, total_steps=total, pct_start=warmup, anneal_strategy="cos",
-            div_factor=25.0, final_div_factor=25.0 / o.final_lr_fraction if o.final_lr_fraction else 1e4,
-        )
+        if o.schedule == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=o.lr, total_steps=total, pct_start=warmup, anneal_strategy="cos",
+                div_factor=25.0, final_div_factor=25.0 / o.final_lr_fraction if o.final_lr_fraction else 1e4,
+            )
+        factor = lr_factor(o.schedule, round(warmup * total), total, o.final_lr_fraction)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler.total_steps = total  # as OneCycleLR has it: a resumed run compares it with the new total
+        return scheduler
 
     def on_train_start(self) -> None:
         """A resumed run whose trainer.epochs changed: the schedule is rebuilt for the new total and continues
@@ -165,6 +192,21 @@ class CTCTask(L.LightningModule):
               f"step {self.global_step}, lr {optimizer.param_groups[0]['lr']:.3g}")
 
 
+def lr_factor(schedule: str, warmup: int, total: int, final: float):
+    """Step -> fraction of the peak learning rate for the `cosine` and `noam` schedules."""
+    warmup = max(warmup, 1)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if schedule == "noam":
+            return max(math.sqrt(warmup / (step + 1)), final)
+        progress = min(1.0, (step - warmup) / max(total - warmup, 1))
+        return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
 def dev_names(manifests: list[str]) -> list[str]:
     """Short names for dev (or test) manifests: `data/an4/dev.jsonl` -> `an4_dev`."""
     names = [f"{Path(m).parent.name}_{Path(m).stem}".strip("_") for m in manifests]
@@ -174,7 +216,7 @@ def dev_names(manifests: list[str]) -> list[str]:
 class SpeechData(L.LightningDataModule):
     """Datasets and duration-bucketed loaders; batches are sharded across DDP ranks by the sampler."""
 
-    def __init__(self, recipe: Recipe, tokenizer: CharTokenizer):
+    def __init__(self, recipe: Recipe, tokenizer: Tokenizer):
         super().__init__()
         self.recipe, self.tokenizer = recipe, tokenizer
         self.train_set = None
@@ -199,8 +241,13 @@ class SpeechData(L.LightningDataModule):
         self.train_set = SpeechDataset(kept, self.tokenizer, r.features.sample_rate, augment)
         self.dev_sets = [SpeechDataset(read_manifest(m), self.tokenizer, r.features.sample_rate)
                          for m in r.dev_manifests]
-        if self.tokenizer.oov_counts:
+        if getattr(self.tokenizer, "oov_counts", None):
             print(oov_summary(self.tokenizer.oov_counts))
+        skipped = self.train_set.skipped + sum(s.skipped for s in self.dev_sets)
+        if skipped:
+            missing = self.tokenizer.missing_counts
+            print(f"skipped {self.train_set.skipped} training and {skipped - self.train_set.skipped} dev utterances "
+                  f"with words the lexicon lacks ({len(missing)} words, e.g. {', '.join(list(missing)[:5])})")
 
     def _loader(self, dataset: SpeechDataset, train: bool) -> DataLoader:
         d, t = self.recipe.data, self.recipe.trainer
@@ -531,13 +578,13 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
 
     check_manifests(recipe)
 
-    task = CTCTask(recipe)
+    task = CTCTask(recipe, run_tokenizer(recipe, run_dir, resume))
     if resume:
         check_resumable(task, resume_from, t.epochs)
     if t.init_from and not resume:
         source = read_checkpoint(t.init_from)
         explain_config_change(source, task, t.init_from)
-        load_weights(task.model.encoder, source["state_dict"], t.init_from)
+        load_weights(task.model, upgrade_weights(source["state_dict"]), t.init_from)
     data = SpeechData(recipe, task.model.tokenizer)
     recorder = RunRecorder(run_dir, recipe, command)
     if t.init_from and not resume:

@@ -28,7 +28,8 @@ from ctcasr.errors import UserError
 from ctcasr.evaluation import char_errors, word_errors
 from ctcasr.files import atomic_path, check_output_file
 from ctcasr.provenance import git_commit, machine_description
-from ctcasr.text import CharTokenizer, normalise
+from ctcasr.text import normalise
+from ctcasr.units import Tokenizer, tokenizer_from_dict
 
 Batches = list[tuple[list[int], torch.Tensor, torch.Tensor]]
 
@@ -46,13 +47,13 @@ def model_digest(model_path: str | os.PathLike) -> str:
     return file_digest(model_path, "sha256")
 
 
-def open_tokenizer(model_path: str | os.PathLike) -> CharTokenizer:
+def open_tokenizer(model_path: str | os.PathLike) -> Tokenizer:
     """The tokenizer of a checkpoint or an exported folder, without building the network."""
     if Path(model_path).is_dir():
         from ctcasr.export import SIDECAR, read_sidecar
 
-        return CharTokenizer.from_dict(read_sidecar(Path(model_path))["tokenizer"], str(Path(model_path) / SIDECAR))
-    return CharTokenizer.from_dict(read_checkpoint(model_path)["tokenizer"], str(model_path))
+        return tokenizer_from_dict(read_sidecar(Path(model_path))["tokenizer"], str(Path(model_path) / SIDECAR))
+    return tokenizer_from_dict(read_checkpoint(model_path)["tokenizer"], str(model_path))
 
 
 def cached_log_probs(model_path: str, manifest: str, cache_dir: str | os.PathLike | None = None,

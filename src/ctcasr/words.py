@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ctcasr.text import CharTokenizer
+from ctcasr.units import Tokenizer
 
 
 @dataclass
@@ -36,23 +36,18 @@ def frame_energy_db(wave: np.ndarray, hop: int) -> np.ndarray:
     return energy - energy.max()
 
 
-def words_from_tokens(tokens: list[int], frames: list[int], log_probs: np.ndarray, tokenizer: CharTokenizer,
+def words_from_tokens(tokens: list[int], frames: list[int], log_probs: np.ndarray, tokenizer: Tokenizer,
                       frame_seconds: float, offset: float = 0.0, wave: np.ndarray | None = None,
-                      sample_rate: int = 16000, speech_db: float = -35.0) -> list[Word]:
+                      sample_rate: int = 16000, speech_db: float = -35.0,
+                      texts: tuple[str, ...] | None = None) -> list[Word]:
     """Words with times and confidences. `frames[i]` is the output frame where token i was emitted;
-    `log_probs` (T, V) gives the confidences; `wave` (optional) lets times widen over the word's audio."""
-    groups: list[list[int]] = []  # token positions per word
-    space = tokenizer.alphabet.index(" ") + 1 if " " in tokenizer.alphabet else -1
-    current: list[int] = []
-    for i, token in enumerate(tokens):
-        if token == space:
-            if current:
-                groups.append(current)
-            current = []
-        else:
-            current.append(i)
-    if current:
-        groups.append(current)
+    `log_probs` (T, V) gives the confidences; `wave` (optional) lets times widen over the word's audio;
+    `texts` are the words when a lexicon search chose them (else they are spelled from the tokens)."""
+    groups = tokenizer.spelling.segments(tokens)
+    if texts is None:
+        texts = tuple(segment_text(tokenizer, tokens, g) for g in groups)
+    kept = [(g, t) for g, t in zip(groups, texts, strict=False) if t]
+    groups, texts = [g for g, _ in kept], [t for _, t in kept]
     if not groups:
         return []
     energy = None
@@ -71,9 +66,23 @@ def words_from_tokens(tokens: list[int], frames: list[int], log_probs: np.ndarra
                 start -= 1
             while end < high and end + 1 < energy.size and energy[end + 1] > speech_db:
                 end += 1
-        text = "".join(tokenizer.alphabet[tokens[i] - 1] for i in group)
+        text = texts[n]
         logp = [float(log_probs[frames[i], tokens[i]]) for i in group]
         confidence = float(np.exp(np.mean(logp)))
         words.append(Word(text, offset + start * frame_seconds, offset + (end + 1) * frame_seconds,
                           min(max(confidence, 0.0), 1.0)))
     return words
+
+
+def segment_text(tokenizer: Tokenizer, tokens, group: list[int]) -> str:
+    """One word's text: spelled from its tokens, or (phones) the lexicon's word for them ('' when none)."""
+    if tokenizer.kind == "phone":
+        return tokenizer.word_of(tuple(tokens[i] for i in group)) or ""
+    return tokenizer.spelling.spell(tokens, group)
+
+
+def hypothesis_text(hypothesis, tokenizer: Tokenizer) -> str:
+    """A hypothesis' transcript: the words a lexicon search chose, else the tokenizer's decoding."""
+    if hypothesis.texts is not None:
+        return " ".join(t for t in hypothesis.texts if t)
+    return tokenizer.decode(hypothesis.tokens)

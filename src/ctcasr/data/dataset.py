@@ -12,7 +12,8 @@ from torch.utils.data import Dataset, Sampler, get_worker_info
 from ctcasr.audio import load
 from ctcasr.augment import WaveAugment
 from ctcasr.data.manifest import Utterance
-from ctcasr.text import CharTokenizer
+from ctcasr.units import Tokenizer
+from ctcasr.units.phone import MissingPronunciation
 
 
 def pad_batch(waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,15 +27,24 @@ def pad_batch(waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 class SpeechDataset(Dataset):
     """Items are (wave, token ids, text). Transcripts are encoded up front, so bad text fails before training."""
 
-    def __init__(self, items: list[Utterance], tokenizer: CharTokenizer, sample_rate: int,
+    def __init__(self, items: list[Utterance], tokenizer: Tokenizer, sample_rate: int,
                  augment: WaveAugment | None = None):
-        self.items = items
         self.sample_rate = sample_rate
         self.augment = augment
-        self.texts = [tokenizer.prepare(u.text, u.where) for u in items]
+        self.items, self.texts, self.skipped = [], [], 0
+        for u in items:
+            try:
+                text = tokenizer.prepare(u.text, u.where)
+            except MissingPronunciation:
+                if getattr(tokenizer, "missing", "error") != "skip":
+                    raise
+                self.skipped += 1
+                continue
+            self.items.append(u)
+            self.texts.append(text)
         # compact arrays: a 281k-utterance manifest must fit in little memory
         self.targets = [tokenizer.ids(t) for t in self.texts]
-        self.durations = np.array([u.duration for u in items], dtype=np.float64)
+        self.durations = np.array([u.duration for u in self.items], dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.items)

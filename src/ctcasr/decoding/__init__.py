@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from ctcasr.decoding.beam import Fusion, Hypothesis, PrefixBeamSearch, beam_decode
 from ctcasr.decoding.greedy import GreedyStream, greedy_decode
 from ctcasr.decoding.hotwords import read_hotwords
+from ctcasr.decoding.lexicon import LexiconFusion
 from ctcasr.decoding.lm import WordLM, load_rescorer
 from ctcasr.errors import UserError
 from ctcasr.schema import build, limits
-from ctcasr.text import CharTokenizer
+from ctcasr.units import Tokenizer
+from ctcasr.words import hypothesis_text
 
 DECODERS = ("greedy", "beam", "flashlight")
 PROBABILITY = limits(0, 1, low_open=True)
@@ -94,22 +96,30 @@ def check_config(c: DecoderConfig, source: str | None = None) -> DecoderConfig:
 
 
 class Decoder:
-    def __init__(self, config: DecoderConfig, tokenizer: CharTokenizer, verbose: bool = True):
+    """Greedy, beam or flashlight decoding of one tokenizer's log-probs, with the configured LMs and hotwords.
+
+    Phone models decode to words: greedy looks each phone segment up in the lexicon, the beam search is
+    lexicon-constrained (`decoding.lexicon`)."""
+
+    def __init__(self, config: DecoderConfig, tokenizer: Tokenizer, verbose: bool = True):
         config = check_config(config)
         self.config, self.tokenizer = config, tokenizer
-        self.space = tokenizer.alphabet.index(" ") + 1
+        self.spelling = tokenizer.spelling
+        lexical = tokenizer.kind == "phone"
         self.lm = self.fusion = self.rescorer = self.backend = None
         if config.lm:
-            self.lm = WordLM(config.lm, tokenizer.alphabet)
+            self.lm = WordLM(config.lm, tokenizer)
             if verbose and self.lm.report.unusable:  # a warning: some of the LM's words can never be decoded
                 print(f"warning: {config.lm}: {self.lm.report.summary()}", file=sys.stderr)
-        hotwords = read_hotwords(config.hotwords, tokenizer.alphabet, config.hotword_boost) if config.hotwords \
-            else None
-        if self.lm or hotwords:
-            self.fusion = Fusion(self.lm, tokenizer.alphabet, self.space, config.alpha, config.beta,
-                                 config.unk_penalty, hotwords)
+        if config.hotwords and lexical:
+            raise UserError("--hotwords needs a character or subword model (this one emits phones)")
+        hotwords = read_hotwords(config.hotwords, tokenizer, config.hotword_boost) if config.hotwords else None
+        if lexical and config.decoder == "beam":
+            self.fusion = LexiconFusion(self.lm, tokenizer, config.alpha, config.beta, config.unk_penalty)
+        elif self.lm or hotwords:
+            self.fusion = Fusion(self.lm, self.spelling, config.alpha, config.beta, config.unk_penalty, hotwords)
         if config.rescore_lm:
-            self.rescorer = load_rescorer(config.rescore_lm, tokenizer.alphabet)
+            self.rescorer = load_rescorer(config.rescore_lm, tokenizer)
         if config.decoder == "flashlight":
             from ctcasr.decoding.flashlight import FlashlightBackend
 
@@ -132,7 +142,7 @@ class Decoder:
         else:
             lists = beam_decode(log_probs, lengths, beam=c.beam, nbest=keep, token_topk=c.token_topk,
                                 token_cum_prob=c.token_cum_prob, blank_skip=c.blank_skip, fusion=self.fusion,
-                                beam_threshold=c.beam_threshold, space=self.space, recombine=c.recombine)
+                                beam_threshold=c.beam_threshold, spelling=self.spelling, recombine=c.recombine)
         if self.rescorer:
             lists = [self.rescore(hyps)[: c.nbest] for hyps in lists]
         return lists
@@ -146,12 +156,12 @@ class Decoder:
         if c.decoder == "greedy":
             return DecodingStream(GreedyStream(), None)
         search = PrefixBeamSearch(c.beam, c.beam if self.rescorer else c.nbest, c.token_topk, c.token_cum_prob,
-                                  c.blank_skip, self.fusion, c.beam_threshold, self.space, c.recombine)
+                                  c.blank_skip, self.fusion, c.beam_threshold, self.spelling, c.recombine)
         return DecodingStream(search, self if self.rescorer else None)
 
     def rescore(self, hyps: list[Hypothesis]) -> list[Hypothesis]:
         weight = self.config.rescore_weight
-        sentences = [[w for w, _, _ in h.words(self.tokenizer.alphabet, self.space)] for h in hyps]
+        sentences = [[w for w, _, _ in h.words(self.spelling)] for h in hyps]
         for h, score in zip(hyps, self.rescorer.score_sentences(sentences), strict=True):
             h.rescore = score
         return sorted(hyps, key=lambda h: h.score + weight * h.rescore, reverse=True)
@@ -159,4 +169,4 @@ class Decoder:
     def __call__(self, log_probs, lengths) -> list[str]:
         if self.config.decoder == "greedy":
             return [self.tokenizer.decode(ids) for ids in greedy_decode(log_probs, lengths)]
-        return [self.tokenizer.decode(hyps[0].tokens) for hyps in self.nbest(log_probs, lengths)]
+        return [hypothesis_text(hyps[0], self.tokenizer) for hyps in self.nbest(log_probs, lengths)]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ctcasr.decoding.greedy import as_array, collapse_path
 from ctcasr.errors import UserError
+from ctcasr.units import Spelling
 
 NEG_INF = -math.inf
 
@@ -32,21 +33,16 @@ class Hypothesis:
     num_words: int = 0
     rescore: float = 0.0  # ln P(words) under a second-pass LM, when the n-best list was rescored
 
-    def words(self, alphabet: str, space: int) -> list[tuple[str, int, int]]:
-        """(word, start frame, end frame) for each space-separated word."""
-        out, chars, start, end = [], [], -1, -1
-        for token, frame in zip(self.tokens, self.frames, strict=True):
-            if token == space:
-                if chars:
-                    out.append(("".join(chars), start, end))
-                chars = []
-                continue
-            if not chars:
-                start = frame
-            chars.append(alphabet[token - 1])
-            end = frame
-        if chars:
-            out.append(("".join(chars), start, end))
+    texts: tuple[str, ...] | None = None  # the words, when a lexicon search chose them (phones do not spell)
+
+    def words(self, spelling: Spelling) -> list[tuple[str, int, int]]:
+        """(word, start frame, end frame) for each word of the token sequence."""
+        out = []
+        for n, group in enumerate(spelling.segments(self.tokens)):
+            text = self.texts[n] if self.texts is not None and n < len(self.texts) else \
+                spelling.spell(self.tokens, group)
+            if text:
+                out.append((text, self.frames[group[0]], self.frames[group[-1]]))
         return out
 
 
@@ -111,12 +107,14 @@ class Fusion:
     `lm` may be None when only hotwords are boosted."""
 
     lm: object | None  # ctcasr.decoding.lm.WordLM
-    alphabet: str
-    space: int
+    spelling: Spelling
     alpha: float = 0.5
     beta: float = 1.0
     unk_penalty: float = -10.0
     hotwords: object | None = None  # ctcasr.decoding.hotwords.Hotwords
+
+    def root(self) -> _Context:
+        return _Context(self.lm.begin() if self.lm else None)
 
 
 @dataclass
@@ -137,26 +135,35 @@ class _Context:
         lm = f.alpha * self.lm + f.beta * self.words if f.lm is not None else 0.0
         return lm + self.penalty + self.hot_total + self.hot_gain
 
-    def extend(self, f: Fusion, token: int) -> _Context:
-        if token != f.space:
-            char = f.alphabet[token - 1]
-            partial = self.partial + char
-            leaves = f.lm is not None and not self.flagged and not f.lm.is_prefix(partial)
-            hot, gain = self._hot_step(f, char)
-            return _Context(self.state, self.lm, self.words, partial, self.penalty + (f.unk_penalty if leaves else 0.0),
-                            self.flagged or leaves, hot, gain, self.hot_total)
-        return self.finish_word(f, at_space=True)
+    def key(self) -> tuple:
+        """Prefixes with equal keys (and last token) have the same future scores: recombination merges them."""
+        return self.state, self.partial, self.hot, self.hot_gain
 
-    def _hot_step(self, f: Fusion, char: str) -> tuple[int, float]:
+    def extend(self, f: Fusion, token: int) -> _Context:
+        ctx = self.finish_word(f, at_space=True) if f.spelling.starts[token] else self
+        piece = f.spelling.pieces[token]
+        if not piece:
+            return ctx
+        partial = ctx.partial + piece
+        leaves = f.lm is not None and not ctx.flagged and not f.lm.is_prefix(partial)
+        hot, gain = ctx._hot_step(f, piece)
+        return _Context(ctx.state, ctx.lm, ctx.words, partial, ctx.penalty + (f.unk_penalty if leaves else 0.0),
+                        ctx.flagged or leaves, hot, gain, ctx.hot_total)
+
+    def _hot_step(self, f: Fusion, piece: str) -> tuple[int, float]:
+        """The hotword trie node and bonus after the characters of `piece`; a match starts at a word's beginning."""
         hot = f.hotwords
         if hot is None:
             return -1, 0.0
-        at_start = not self.partial
-        node = hot.children[self.hot].get(char, -1) if self.hot >= 0 else -1
-        if node >= 0:
-            return node, self.hot_gain + hot.step[node]
-        node = hot.children[0].get(char, -1) if at_start else -1  # a new match can start at a word's beginning
-        return (node, hot.step[node]) if node >= 0 else (-1, 0.0)
+        node, gain, at_start = self.hot, self.hot_gain, not self.partial
+        for char in piece:
+            nxt = hot.children[node].get(char, -1) if node >= 0 else -1
+            if nxt < 0 and at_start:
+                nxt, gain = hot.children[0].get(char, -1), 0.0
+            if nxt < 0:
+                return -1, 0.0
+            node, gain, at_start = nxt, gain + hot.step[nxt], False
+        return node, gain
 
     def finish_word(self, f: Fusion, at_space: bool = False) -> _Context:
         if not self.partial:
@@ -203,11 +210,11 @@ def _add(table: dict, node: int, p_b: float, p_nb: float, frames: tuple) -> None
 def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, token_topk: int | None = None,
                        token_cum_prob: float = 1.0, blank_skip: float | None = None,
                        fusion: Fusion | None = None, beam_threshold: float | None = None,
-                       space: int | None = None, recombine: bool = False) -> list[Hypothesis]:
+                       spelling: Spelling | None = None, recombine: bool = False) -> list[Hypothesis]:
     """Decode one utterance's (T, V) log-probs; returns up to `nbest` hypotheses, best first (see
     `PrefixBeamSearch`, which also decodes a stream chunk by chunk with the same result)."""
-    search = PrefixBeamSearch(beam, nbest, token_topk, token_cum_prob, blank_skip, fusion, beam_threshold, space,
-                              recombine)
+    search = PrefixBeamSearch(beam, nbest, token_topk, token_cum_prob, blank_skip, fusion, beam_threshold,
+                              spelling, recombine)
     search.advance(log_probs)
     return search.finalize()
 
@@ -220,25 +227,25 @@ class PrefixBeamSearch:
     Prefixes are nodes of a trie (node 0 is the empty prefix) and emission frames a linked list
     (frame, previous), so extending and hashing a prefix costs O(1) whatever its length. With `recombine`
     (1-best only), prefixes whose futures score alike -- the same LM state, partial word and last token; without
-    an LM the same last word, partial word and last token (`space` needed) -- are merged into the best of them.
+    an LM the same last word, partial word and last token (`spelling` needed) -- are merged into the best of them.
+    A fusion whose context refuses a token (a lexicon search: no word is spelled so) never creates that prefix.
     """
 
     def __init__(self, beam: int = 10, nbest: int = 1, token_topk: int | None = None, token_cum_prob: float = 1.0,
                  blank_skip: float | None = None, fusion: Fusion | None = None, beam_threshold: float | None = None,
-                 space: int | None = None, recombine: bool = False):
+                 spelling: Spelling | None = None, recombine: bool = False):
         if beam < 1:
             raise UserError(f"beam must be at least 1, got {beam}")
         if nbest < 1 or nbest > beam:
             raise UserError(f"nbest must be between 1 and the beam ({beam}), got {nbest}")
-        self.beam, self.nbest, self.fusion, self.space = beam, nbest, fusion, space
+        self.beam, self.nbest, self.fusion, self.spelling = beam, nbest, fusion, spelling
         self.token_topk, self.token_cum_prob, self.blank_skip = token_topk, token_cum_prob, blank_skip
         self.beam_threshold = beam_threshold
-        self.recombine = recombine and nbest == 1 and (fusion is not None or space is not None)
+        self.recombine = recombine and nbest == 1 and (fusion is not None or spelling is not None)
         self.parent, self.last_token = [-1], [0]
         self.word_part, self.last_word, self.part_ids = [0], [0], {}  # interned words per node (recombine, no LM)
         self.children: dict[tuple[int, int], int] = {}
-        self.contexts: dict[int, _Context] = {0: _Context(fusion.lm.begin() if fusion.lm else None)} if fusion \
-            else {}
+        self.contexts: dict = {0: fusion.root()} if fusion else {}
         # node -> [log P(ends in blank), log P(ends in its last token), frames, best single contribution];
         # never both -inf (impossible extensions are not added), so the inline log-sum-exps below are safe
         self.beams: dict[int, list] = {0: [0.0, NEG_INF, None, 0.0]}
@@ -282,19 +289,25 @@ class PrefixBeamSearch:
             entry[0], entry[1] = p_b, p_nb
 
     def _child(self, node: int, k: int) -> int:
+        """The trie node of prefix `node` + token `k`, created now; -1 when the fusion refuses the token."""
+        if self.fusion:
+            context = self.contexts[node].extend(self.fusion, k)
+            if context is None:
+                self.children[node, k] = -1
+                return -1
         child = self.children[node, k] = len(self.parent)
         self.parent.append(node)
         self.last_token.append(k)
         if self.fusion:
-            self.contexts[child] = self.contexts[node].extend(self.fusion, k)
+            self.contexts[child] = context
         elif self.recombine:
-            if k == self.space:
-                self.word_part.append(0)
-                self.last_word.append(self.word_part[node] or self.last_word[node])
-            else:
-                part = self.part_ids.setdefault((self.word_part[node], k), len(self.part_ids) + 1)
-                self.word_part.append(part)
-                self.last_word.append(self.last_word[node])
+            spelling = self.spelling
+            starts = spelling.starts[k]
+            previous = self.word_part[node] if not starts else 0
+            part = self.part_ids.setdefault((previous, k), len(self.part_ids) + 1) if spelling.pieces[k] \
+                else previous
+            self.word_part.append(part)
+            self.last_word.append(self.word_part[node] or self.last_word[node] if starts else self.last_word[node])
         return child
 
     def _expand(self, flat, vocab: int, t: int, tokens: list[int]) -> None:
@@ -312,6 +325,8 @@ class PrefixBeamSearch:
                 child = children.get((node, k))
                 if child is None:
                     child = self._child(node, k)
+                if child < 0:
+                    continue
                 if k == last:  # a repeated token starts a new one only after a blank
                     if p_b != NEG_INF:
                         _add(nxt, child, NEG_INF, p_b + flat[base + k], (at, frames))
@@ -331,7 +346,7 @@ class PrefixBeamSearch:
             keep, seen = [], set()
             for n in sorted(scores, key=scores.__getitem__, reverse=True):
                 c = contexts[n] if fusion else None
-                key = (c.state, c.partial, self.last_token[n], c.hot, c.hot_gain) if c else (
+                key = (c.key(), self.last_token[n]) if c else (
                     self.last_word[n], self.word_part[n], self.last_token[n])
                 if key not in seen:
                     seen.add(key)
@@ -362,7 +377,8 @@ class PrefixBeamSearch:
             tokens, times = self._spell(node, frames)
             if fusion:
                 done = self.contexts[node].finish(fusion) if finish else self.contexts[node]
-                hyps.append(Hypothesis(tokens, acoustic + done.bonus(fusion), times, acoustic, done.lm, done.words))
+                hyps.append(Hypothesis(tokens, acoustic + done.bonus(fusion), times, acoustic, done.lm, done.words,
+                                       texts=getattr(done, "texts", None)))
             else:
                 hyps.append(Hypothesis(tokens, acoustic, times, acoustic))
         hyps.sort(key=lambda h: h.score, reverse=True)

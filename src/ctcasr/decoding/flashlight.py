@@ -4,7 +4,8 @@ PyPI's flashlight-text wheels are built without their KenLM class, so the LM is 
 subclass of `flashlight.lib.text.decoder.LM` that calls `WordLM` (the same reconciled vocabulary the own beam
 search uses). Lexicon-constrained: words come from the LM's vocabulary (a trie of spellings); the LM is asked
 once per word. Lexicon-free: any spelling; the LM sees characters, scores a word when a space (or the end)
-completes it and charges `unk_penalty` once when a partial word leaves the LM's vocabulary.
+completes it and charges `unk_penalty` once when a partial word leaves the LM's vocabulary. Phone models always
+decode with the lexicon decoder: a trie of the lexicon's pronunciations, '|' as the word separator.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class _WordLMAdapter:
     """Factory for the LM subclass (built lazily so importing this module does not need flashlight)."""
 
     @staticmethod
-    def build(fl, word_lm, alphabet: str, space: int, unk_penalty: float, words: list[str] | None):
+    def build(fl, word_lm, spelling, space: int, unk_penalty: float, words: list[str] | None):
         class WordLMForFlashlight(fl.LM):
             def __init__(self):
                 super().__init__()
@@ -61,7 +62,7 @@ class _WordLMAdapter:
                     logp, nxt = word_lm.score(lm_state, partial)
                     penalty = unk_penalty if (not flagged and not word_lm.knows(partial)) else 0.0
                     return self._child(state, index, (nxt, "", False)), logp + penalty
-                partial = partial + alphabet[index - 1]
+                partial = partial + spelling.pieces[index]
                 leaves = not flagged and not word_lm.is_prefix(partial)
                 child = self._child(state, index, (lm_state, partial, flagged or leaves))
                 return child, unk_penalty if leaves else 0.0
@@ -81,25 +82,40 @@ class FlashlightBackend:
     def __init__(self, config, tokenizer, word_lm):
         fl = _flashlight()
         self.fl, self.config, self.tokenizer = fl, config, tokenizer
-        self.alphabet = tokenizer.alphabet
-        self.space = self.alphabet.index(" ") + 1
-        self.lexicon = config.lexicon
-        self.words = sorted(word_lm.spelling) if self.lexicon and word_lm else None
+        self.phones = tokenizer.kind == "phone"
+        if tokenizer.kind not in ("char", "phone"):
+            raise UserError(f"--decoder flashlight decodes character and phone models; this one has "
+                            f"{tokenizer.kind} units (use --decoder beam)")
+        spelling = tokenizer.spelling
+        self.space = 1 if self.phones else spelling.starts.index(True)  # the word separator
+        self.lexicon = config.lexicon or self.phones
+        if self.phones:
+            self.words = sorted(tokenizer.lexicon)
+        else:
+            self.words = sorted(word_lm.spelling) if self.lexicon and word_lm else None
         if self.lexicon and not self.words:
             raise UserError("--lexicon needs an ARPA LM (its vocabulary is the lexicon)")
         if word_lm is None:
             self.lm = fl.ZeroLM()
         else:
-            self.lm = _WordLMAdapter.build(fl, word_lm, self.alphabet, self.space, config.unk_penalty, self.words)
+            self.lm = _WordLMAdapter.build(fl, word_lm, spelling, self.space, config.unk_penalty, self.words)
         self.trie = None
         if self.lexicon:
             self.trie = fl.Trie(len(tokenizer), self.space)
             start = self.lm.start(False)
             for i, word in enumerate(self.words):
                 _, score = self.lm.score(start, i)
-                self.trie.insert([self.alphabet.index(c) + 1 for c in word], i, score)
+                for tokens in self._spellings(word):
+                    self.trie.insert(tokens, i, score)
             self.trie.smear(fl.SmearingMode.MAX)
         self.set_weights(config.alpha, config.beta)
+
+    def _spellings(self, word: str) -> list[list[int]]:
+        """Token sequences of a word: its pronunciations (phones) or its characters."""
+        if self.phones:
+            return [self.tokenizer.encode(word)]  + [
+                [self.tokenizer.vocab.index(p) for p in pron] for pron in self.tokenizer.lexicon[word][1:]]
+        return [self.tokenizer.encode(word)]
 
     def set_weights(self, alpha: float, beta: float) -> None:
         fl, c = self.fl, self.config
@@ -133,13 +149,16 @@ class FlashlightBackend:
     def _hypothesis(self, result) -> Hypothesis:
         vocab = len(self.tokenizer)  # anything outside the vocabulary (padding) counts as a blank
         tokens, frames = map(list, collapse_path(t if t < vocab else 0 for t in result.tokens))
-        if self.words is not None:  # lexicon decoding: the words are authoritative
+        texts = None
+        if self.phones:  # the words found, one per phone segment
+            texts = tuple(self.words[w] for w in result.words if w >= 0)
+        elif self.words is not None:  # lexicon decoding: the words are authoritative
             spelled = " ".join(self.words[w] for w in result.words if w >= 0)
-            tokens = [self.alphabet.index(c) + 1 for c in spelled]
+            tokens = self.tokenizer.encode(spelled) if spelled else []
             frames = frames[: len(tokens)] + [frames[-1] if frames else 0] * (len(tokens) - len(frames))
         while tokens and tokens[0] == self.space:
             tokens.pop(0)
             frames.pop(0)
         return Hypothesis(tuple(tokens), float(result.score), tuple(frames), float(result.emittingModelScore),
-                          float(result.lmScore), sum(1 for w in result.words if w >= 0))
+                          float(result.lmScore), sum(1 for w in result.words if w >= 0), texts=texts)
 

@@ -51,13 +51,12 @@ class Hotwords:
         return self.children[node].get(char, -1)
 
 
-def read_hotwords(path: str | os.PathLike, alphabet: str, default_boost: float = DEFAULT_BOOST) -> Hotwords:
-    """Parse `word [boost]` lines; text is normalised, every character must be in the model's alphabet."""
+def read_hotwords(path: str | os.PathLike, tokenizer, default_boost: float = DEFAULT_BOOST) -> Hotwords:
+    """Parse `word [boost]` lines; text is normalised, every word must be one the model can spell."""
     path = Path(path)
     if not path.is_file():
         raise UserError("hotwords file does not exist", path)
     hot = Hotwords()
-    allowed = set(alphabet)
     for number, line in enumerate(utf8_lines(path), start=1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
@@ -73,9 +72,10 @@ def read_hotwords(path: str | os.PathLike, alphabet: str, default_boost: float =
         if not math.isfinite(boost) or boost <= 0 or boost > 100:
             raise UserError(f"line {number}: the boost must be a number in (0, 100], got {line.split()[-1]!r}", path)
         phrase = normalise(" ".join(parts))
-        bad = sorted(set(phrase) - allowed)
+        bad = [why for why in map(tokenizer.spellable, phrase.split()) if why]
         if not phrase or bad:
-            raise UserError(f"line {number}: {' '.join(parts)!r} has characters the model cannot spell {bad}", path)
+            raise UserError(f"line {number}: the model cannot spell {' '.join(parts)!r} ({bad[0] if bad else 'empty'})",
+                            path)
         hot.add(phrase, boost)
     if not hot.words:
         raise UserError("hotwords file lists no words", path)

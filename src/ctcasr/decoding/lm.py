@@ -26,15 +26,15 @@ SPECIAL = {"<s>", "</s>", "<unk>", "<UNK>"}
 @dataclass
 class VocabularyReport:
     lm_words: int = 0
-    usable: int = 0  # words made only of the tokenizer's characters after normalisation
+    usable: int = 0  # words the tokenizer can spell (characters, subwords) or pronounce (lexicon), normalised
     case_folded: int = 0  # words whose spelling changed (case, accents, apostrophes) to match the tokenizer
-    unusable: Counter = field(default_factory=Counter)  # character outside the alphabet -> words holding it
+    unusable: Counter = field(default_factory=Counter)  # why a word cannot be used -> words
     examples: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = f"LM vocabulary: {self.usable} of {self.lm_words} words usable, {self.case_folded} case-folded"
         if self.unusable:
-            chars = ", ".join(f"{c!r}x{n}" for c, n in self.unusable.most_common(5))
+            chars = ", ".join(f"{c!r}x{n}" if len(c) == 1 else f"{c}x{n}" for c, n in self.unusable.most_common(5))
             text += f"; {self.lm_words - self.usable} not reconcilable ({chars}; e.g. {', '.join(self.examples[:3])})"
         return text
 
@@ -84,7 +84,7 @@ def kenlm_available() -> bool:
 class WordLM:
     """A KenLM model queried with the tokenizer's words; scores are natural-log probabilities."""
 
-    def __init__(self, path: str | os.PathLike, alphabet: str):
+    def __init__(self, path: str | os.PathLike, tokenizer):
         path = Path(path)
         if not path.is_file():
             raise UserError("language model does not exist", path)
@@ -107,15 +107,14 @@ class WordLM:
         self.order = self.model.order
         self.spelling: dict[str, str] = {}  # tokenizer word -> the LM's own spelling
         self.report = VocabularyReport()
-        allowed = set(alphabet) - {" "}
         for word in vocabulary or []:
             if word in SPECIAL:
                 continue
             self.report.lm_words += 1
             folded = normalise(word)
-            bad = sorted({c for c in folded if c not in allowed})
-            if bad or not folded or " " in folded:
-                self.report.unusable.update(bad or ["<space>"])
+            why = tokenizer.spellable(folded) if folded and " " not in folded else "<space>"
+            if why:
+                self.report.unusable[why] += 1
                 if len(self.report.examples) < 5:
                     self.report.examples.append(word)
                 continue
@@ -123,8 +122,8 @@ class WordLM:
             self.report.case_folded += folded != word
             self.spelling.setdefault(folded, word)
         if vocabulary is not None and not self.spelling:
-            raise UserError("the language model has no word in common with the tokenizer's alphabet "
-                            f"({self.report.summary()})", path)
+            units = "the lexicon of this phone model" if tokenizer.kind == "phone" else "what the model can spell"
+            raise UserError(f"the language model has no word in common with {units} ({self.report.summary()})", path)
         self.prefixes = {w[:i] for w in self.spelling for i in range(1, len(w) + 1)}
 
     def knows(self, word: str) -> bool:
@@ -163,10 +162,10 @@ class WordLM:
         return [self.sentence_score(words) for words in sentences]
 
 
-def load_rescorer(path: str | os.PathLike, alphabet: str):
+def load_rescorer(path: str | os.PathLike, tokenizer):
     """A second-pass LM for n-best rescoring: a ctcasr neural LM (torch file) or a word n-gram (KenLM)."""
     from ctcasr.decoding.neural_lm import is_neural_lm, load_neural_lm
 
     if Path(path).is_file() and is_neural_lm(path):
         return load_neural_lm(path)
-    return WordLM(path, alphabet)
+    return WordLM(path, tokenizer)

@@ -21,14 +21,14 @@ from pathlib import Path
 
 from ctcasr.errors import UserError
 from ctcasr.files import atomic_path, check_output_file
-from ctcasr.text import DEFAULT_ALPHABET, normalise
+from ctcasr.text import normalise
 
 
 @dataclass
 class TextStats:
     sentences: int = 0
     words: int = 0
-    dropped_words: int = 0  # words with characters outside the alphabet (KenLM's lmplz takes no <unk> in text)
+    dropped_words: int = 0  # words the tokenizer cannot spell or pronounce (KenLM's lmplz takes no <unk> in text)
     dropped_examples: Counter = field(default_factory=Counter)
     vocabulary: set = field(default_factory=set)
     counts: dict = field(default_factory=dict)  # n -> number of n-grams in the built model
@@ -37,7 +37,7 @@ class TextStats:
         text = f"{self.sentences} sentences, {self.words} words, {len(self.vocabulary)} distinct"
         if self.dropped_words:
             examples = ", ".join(w for w, _ in self.dropped_examples.most_common(5))
-            text += f"; {self.dropped_words} words with characters outside the alphabet dropped (e.g. {examples})"
+            text += f"; {self.dropped_words} words the model cannot spell dropped (e.g. {examples})"
         return text
 
 
@@ -80,16 +80,19 @@ def read_text_lines(path: str | os.PathLike) -> Iterator[str]:
         raise UserError(f"cannot read text ({exc})", path) from None
 
 
-def normalised_sentences(lines: Iterable[str], alphabet: str, stats: TextStats) -> Iterator[str]:
-    """The tokenizer's normalisation, line by line; words it cannot spell are dropped and counted."""
-    allowed = frozenset(alphabet) - {" "}
+def normalised_sentences(lines: Iterable[str], tokenizer, stats: TextStats) -> Iterator[str]:
+    """The tokenizer's normalisation, line by line; words it cannot spell (or pronounce) are dropped and counted."""
+    known: dict[str, bool] = {}
     for line in lines:
         words = normalise(line).split()
-        if not allowed.issuperset("".join(words)):
-            bad = [w for w in words if not allowed.issuperset(w)]
+        for w in words:
+            if w not in known:
+                known[w] = tokenizer.spellable(w) is None
+        if not all(known[w] for w in words):
+            bad = [w for w in words if not known[w]]
             stats.dropped_words += len(bad)
             stats.dropped_examples.update(bad)
-            words = [w for w in words if allowed.issuperset(w)]
+            words = [w for w in words if known[w]]
         if not words:
             continue
         stats.vocabulary.update(words)
@@ -114,8 +117,13 @@ def text_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def build_lm(texts: Sequence[str | os.PathLike], out: str | os.PathLike, order: int = 3,
-             prune: Sequence[int] = (), alphabet: str = DEFAULT_ALPHABET, memory: str = "10%") -> TextStats:
-    """Estimate a Kneser-Ney n-gram LM of `texts` into `out` (.arpa, .arpa.gz, or .bin for a KenLM binary)."""
+             prune: Sequence[int] = (), tokenizer=None, memory: str = "10%") -> TextStats:
+    """Estimate a Kneser-Ney n-gram LM of `texts` into `out` (.arpa, .arpa.gz, or .bin for a KenLM binary), of the
+    words `tokenizer` can spell (default: the default characters)."""
+    if tokenizer is None:
+        from ctcasr.units.char import CharTokenizer
+
+        tokenizer = CharTokenizer()
     if not 1 <= order <= 6:
         raise UserError(f"--order must be between 1 and 6 (got {order})")
     if prune and (len(prune) > order or any(p < 0 for p in prune) or list(prune) != sorted(prune)):
@@ -139,7 +147,7 @@ def build_lm(texts: Sequence[str | os.PathLike], out: str | os.PathLike, order: 
                                        text=True, encoding="utf-8")
             try:
                 for text in texts:
-                    for sentence in normalised_sentences(read_text_lines(text), alphabet, stats):
+                    for sentence in normalised_sentences(read_text_lines(text), tokenizer, stats):
                         process.stdin.write(sentence + "\n")
             except BrokenPipeError:
                 pass

@@ -1,4 +1,4 @@
-"""The whole recogniser: waveform -> log-mel features -> acoustic model -> CTC log-probs, plus its tokenizer."""
+"""The whole recogniser: waveform -> log-mel features -> encoder -> CTC head -> log-probs, plus its tokenizer."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ import torch
 from torch import nn
 
 from ctcasr.features import FeatureConfig, LogMel
-from ctcasr.models import build_model
-from ctcasr.models.deepspeech2 import DeepSpeech2Config
-from ctcasr.text import CharTokenizer
+from ctcasr.models import CTCHead, build_encoder
 
 
 class ASRModel(nn.Module):
-    def __init__(self, arch: str, model_config: DeepSpeech2Config, features: FeatureConfig,
-                 tokenizer: CharTokenizer):
+    def __init__(self, arch: str, model_config, features: FeatureConfig, tokenizer):
         super().__init__()
         self.arch = arch
         self.tokenizer = tokenizer
         self.features = LogMel(features)
-        self.encoder = build_model(arch, model_config, features.n_mels, len(tokenizer))
+        self.encoder = build_encoder(arch, model_config, features.n_mels)
+        self.head = CTCHead(self.encoder.output_size, len(tokenizer))
 
     @property
     def sample_rate(self) -> int:
@@ -34,7 +32,12 @@ class ASRModel(nn.Module):
         feats, frames = self.features(waves, wave_lens, warp)
         if spec_augment is not None:
             feats = spec_augment(feats, frames)
-        return self.encoder(feats, frames)
+        encodings, lengths = self.encoder(feats, frames)
+        return self.head(encodings), lengths
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The trained tensors (encoder and head; the features have no trained parameters)."""
+        return {k: v.detach().cpu() for k, v in self.state_dict().items() if not k.startswith("features.")}
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -1,4 +1,4 @@
-"""DeepSpeech2 (Amodei et al., 2016): 2-D convolutions striding over time, bidirectional RNNs, a linear output."""
+"""DeepSpeech2 (Amodei et al., 2016): 2-D convolutions striding over time, then (bi)directional RNNs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ctcasr.errors import UserError
+from ctcasr.models.encoder import Encoder
 from ctcasr.schema import limits
 
 
@@ -150,10 +151,10 @@ class Lookahead(nn.Module):
         return self.conv(padded).transpose(1, 2)
 
 
-class DeepSpeech2(nn.Module):
-    """Features (B, F, T) with lengths -> log-probabilities (B, T', V) with lengths T'."""
+class DeepSpeech2(Encoder):
+    """Features (B, F, T) with lengths -> encodings (B, T', D) with lengths T' (layer-normalised RNN outputs)."""
 
-    def __init__(self, config: DeepSpeech2Config, n_mels: int, vocab_size: int):
+    def __init__(self, config: DeepSpeech2Config, n_mels: int):
         super().__init__()
         self.config = config
         self.conv = ConvFrontEnd(config, n_mels)
@@ -165,7 +166,7 @@ class DeepSpeech2(nn.Module):
             size = config.rnn_hidden * directions
         self.lookahead = Lookahead(size, config.lookahead) if config.lookahead else None
         self.out_norm = nn.LayerNorm(size) if config.rnn_norm == "layer" else nn.Identity()
-        self.output = nn.Linear(size, vocab_size)
+        self.output_size = size
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.conv.output_lengths(lengths)
@@ -181,11 +182,7 @@ class DeepSpeech2(nn.Module):
             x = layer(x, lengths)
         if self.lookahead is not None:
             x = self.lookahead(x)
-        return self.head(x), lengths
-
-    def head(self, x: torch.Tensor) -> torch.Tensor:
-        """RNN (and look-ahead) outputs -> log-probabilities."""
-        return self.output(self.out_norm(x)).float().log_softmax(dim=-1)
+        return self.out_norm(x), lengths
 
     @property
     def streamable(self) -> bool:

@@ -48,12 +48,16 @@ def dev_speakers(speakers: list[str]) -> set[str]:
     return set(ordered[DEV_SPEAKER_STRIDE // 2 :: DEV_SPEAKER_STRIDE])
 
 
+LEXICON = "lexicon.dic"
+
+
 def prepare(out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Fetch, convert and write `out_dir/an4/{train,dev,test}.jsonl`. Does nothing when already prepared."""
+    """Fetch, convert and write `out_dir/an4/{train,dev,test}.jsonl`, and AN4's pronunciation lexicon as
+    `lexicon.dic` (for phone models). Does nothing when already prepared."""
     root = Path(out_dir) / "an4"
     manifests = {split: root / f"{split}.jsonl" for split in SPLITS}
     done = root / ".prepared"
-    if done.is_file() and all(p.is_file() for p in manifests.values()):
+    if done.is_file() and all(p.is_file() for p in [*manifests.values(), root / LEXICON]):
         return manifests
     archive = fetch(ARCHIVE, URL, f"md5:{MD5}", Path(out_dir) / "downloads", mirror)
 
@@ -71,6 +75,8 @@ def prepare(out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None)
                     where = f"{archive}:{name}"
                     data = "\n".join(utf8_lines(tar.extractfile(member).read(), where))
                     transcripts[split] = parse_transcription(data, where)
+                elif name.endswith("etc/an4.dic"):
+                    (work / LEXICON).write_bytes(tar.extractfile(member).read())
                 elif name.endswith("/LICENSE"):
                     (work / "LICENSE").write_bytes(tar.extractfile(member).read())
                 elif name.endswith(".raw") and member.isfile():
