@@ -11,7 +11,7 @@ MODEL ?= models/an4_ds2.pt
 GENERAL_MODEL ?= models/en_small.pt
 
 .PHONY: system-packages kenlm-tools bench-lm bench-decoders bench-en-small bench-threads bench-export bench-streaming \
-	bench-server train-an4-stream install demo test lint train-an4 \
+	bench-server bench-models train-an4-stream install demo test lint train-an4 \
 	train-en-small results smoke-two-stage
 
 $(BIN)/ctcasr: pyproject.toml
@@ -106,6 +106,14 @@ bench-streaming: install
 # `ctcasr serve` under 16 and 64 concurrent clients and 8 real-time WebSocket streams.
 bench-server: install
 	$(BIN)/python benchmarks/server_load.py --model $(STREAM_MODEL)
+
+# Model families and units on AN4, each trained with the same wall-clock budget (<= 60 min; one or two per session,
+# two at a time, one thread each): results/an4_<arch>_<units>.json.
+bench-models: install
+	$(BIN)/python benchmarks/models.py quartznet_char conformer_char --train
+	$(BIN)/python benchmarks/models.py deepspeech2_bpe deepspeech2_phone --train
+	$(BIN)/python benchmarks/models.py deepspeech2_char
+	$(BIN)/ctcasr report --results results --readme README.md
 
 # Default threads vs one thread for `evaluate`, on a quiet machine and beside a busy process.
 bench-threads: install

@@ -146,3 +146,22 @@ def test_bad_export_folders(tmp_path, onnx_dir, an4_items):
     assert_user_error(run_cli("export", "--model", SHIPPED, "--format", "torchscript", "--quantize", "int8",
                               "--out", tmp_path / "x"), "--quantize int8 is for --format onnx")
     assert_user_error(run_cli("export", "--model", "no-such-model", "--out", tmp_path / "y"), "known names")
+
+
+@pytest.mark.parametrize("arch", ["quartznet", "conformer"])
+def test_every_family_exports_with_the_same_numbers(arch, tmp_path):
+    from ctcasr.checkpoint import save_checkpoint
+    from ctcasr.config import load_recipe
+    from ctcasr.export import export_model, open_export
+    from ctcasr.training import build_asr_model
+
+    torch.manual_seed(0)
+    model = build_asr_model(load_recipe(None, [f"model.arch={arch}", f"model.preset={arch}_tiny"])).eval()
+    save_checkpoint(tmp_path / "m.pt", model)
+    rng = np.random.default_rng(0)
+    for fmt in ("onnx", "torchscript"):
+        export_model(tmp_path / "m.pt", fmt, tmp_path / fmt)
+        exported = open_export(tmp_path / fmt, "cpu")
+        for n in (7000, 41000):  # lengths unlike the trace's example
+            waves = [rng.standard_normal(n).astype(np.float32) * 0.1, rng.standard_normal(5000).astype(np.float32)]
+            assert _max_difference(exported.log_probs(waves), _torch_log_probs(tmp_path / "m.pt", waves)) < 1e-4

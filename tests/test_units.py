@@ -186,3 +186,15 @@ def test_cli_end_to_end_with_tiny_bpe_and_phone_models(an4, tmp_path):
     result = run_cli("transcribe", "--model", str(tmp_path / "morse.pt"), wav)
     assert result.returncode == 2 and result.stderr.strip() == \
         f"error: {tmp_path / 'morse.pt'}: unknown tokenizer kind 'morse' (known: char, bpe, phone)"
+
+
+def test_flashlight_lexicon_decoder_decodes_phones_to_words(lexicon_file, tmp_path):
+    pytest.importorskip("flashlight.lib.text")
+    from ctcasr.decoding.lm_build import build_lm
+
+    tok = phones(lexicon_file)
+    (tmp_path / "text.txt").write_text("i want to go\n" * 5 + "two two\n")
+    build_lm([tmp_path / "text.txt"], tmp_path / "lm.arpa", order=3, tokenizer=tok)
+    log_probs = spoken(tok, ["AY", "|", "W", "AO", "N", "T", "|", "T", "UW", "|", "G", "OW"])  # WANT's variant
+    decoder = Decoder(DecoderConfig(decoder="flashlight", lm=str(tmp_path / "lm.arpa"), alpha=1.0, beta=0.0), tok)
+    assert decoder(log_probs[None], np.array([log_probs.shape[0]])) == ["i want to go"]

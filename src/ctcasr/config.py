@@ -81,6 +81,8 @@ class TrainerConfig:
     log_every_n_steps: int = field(default=10, metadata=limits(1))
     examples: int = field(default=3, metadata=limits(0))  # dev examples written to TensorBoard each epoch
     max_steps: int = field(default=-1, metadata=limits(-1))  # stop early (tests, smoke runs)
+    max_minutes: float | None = field(default=None, metadata=limits(0, low_open=True))  # a wall-clock budget:
+    #   training stops when it is spent (size trainer.epochs to fit it, so the schedule anneals)
     limit_dev_batches: int | float = field(default=1.0, metadata=limits(0, low_open=True))
     threads: int = field(default=0, metadata=limits(0))  # torch CPU threads; 0 = torch's default
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"],

@@ -363,7 +363,7 @@ class RunRecorder(Callback):
             "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
             "resumed_at_epochs": self.resumed_at, "init_from": self.init_from, "world_size": world,
             "precision": str(trainer.precision),
-            "num_parameters": trainer.lightning_module.model.num_parameters(),
+            "num_parameters": trainer.lightning_module.model.num_parameters(), "threads": torch.get_num_threads(),
         }
 
     def on_fit_end(self, trainer, pl_module) -> None:
@@ -591,6 +591,7 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
         recorder.init_from = {"path": str(t.init_from), "sha256": file_digest(t.init_from, "sha256")}
     trainer = L.Trainer(
         max_epochs=t.epochs, max_steps=t.max_steps, accelerator=t.accelerator, devices=t.devices,
+        max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         num_nodes=t.num_nodes, strategy=t.strategy, precision=precision_for(t.precision, t.accelerator),
         gradient_clip_val=recipe.optim.grad_clip or None, log_every_n_steps=t.log_every_n_steps,
         limit_val_batches=t.limit_dev_batches, default_root_dir=run_dir, use_distributed_sampler=False,
