@@ -157,3 +157,13 @@ def test_two_process_ddp_on_cpu(tmp_path, an4_items):
     assert summary["step"] >= 1
     assert load_model(tmp_path / "run" / "best.pt").metadata["world_size"] == 2
     assert "trained 1 epochs" in result.stdout
+
+
+def test_cosine_and_noam_schedules_warm_up_then_decay():
+    from ctcasr.training import lr_factor
+
+    cosine, noam = lr_factor("cosine", 10, 100, 0.01), lr_factor("noam", 10, 100, 0.01)
+    assert cosine(0) == pytest.approx(0.1) and cosine(9) == pytest.approx(1.0)
+    assert cosine(55) == pytest.approx(0.505, abs=0.01) and cosine(100) == pytest.approx(0.01)
+    assert noam(9) == pytest.approx(1.0) and noam(39) == pytest.approx(0.5)
+    assert all(cosine(s) >= cosine(s + 1) for s in range(10, 100))

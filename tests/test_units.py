@@ -198,3 +198,11 @@ def test_flashlight_lexicon_decoder_decodes_phones_to_words(lexicon_file, tmp_pa
     log_probs = spoken(tok, ["AY", "|", "W", "AO", "N", "T", "|", "T", "UW", "|", "G", "OW"])  # WANT's variant
     decoder = Decoder(DecoderConfig(decoder="flashlight", lm=str(tmp_path / "lm.arpa"), alpha=1.0, beta=0.0), tok)
     assert decoder(log_probs[None], np.array([log_probs.shape[0]])) == ["i want to go"]
+
+
+def test_cmudict_fills_words_the_corpus_lexicon_lacks(lexicon_file):
+    from ctcasr.units.lexicon import merge_lexicons
+
+    lexicon = merge_lexicons([str(lexicon_file), "cmudict"])
+    assert lexicon["want"] == [("W", "AA", "N", "T"), ("W", "AO", "N", "T")]  # the first source wins
+    assert lexicon["hello"][0] == ("HH", "AH", "L", "OW") and len(lexicon) > 100000

@@ -55,6 +55,8 @@ class TextConfig:
 
 @dataclass
 class OptimConfig:
+    optimizer: str = field(default="adamw", metadata=limits(choices=("adamw", "adam", "sgd")))  # sgd: Nesterov,
+    #                                                                            momentum betas[0]
     lr: float = field(default=1e-3, metadata=limits(0, low_open=True))  # peak learning rate
     weight_decay: float = field(default=1e-5, metadata=limits(0))
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])

@@ -154,7 +154,12 @@ class CTCTask(L.LightningModule):
 
     def configure_optimizers(self):
         o = self.recipe.optim
-        optimizer = torch.optim.AdamW(self.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        if o.optimizer == "sgd":
+            optimizer = torch.optim.SGD(self.parameters(), lr=o.lr, momentum=o.betas[0], nesterov=True,
+                                        weight_decay=o.weight_decay)
+        else:
+            kind = torch.optim.AdamW if o.optimizer == "adamw" else torch.optim.Adam
+            optimizer = kind(self.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
         scheduler = self._schedule(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
