@@ -11,7 +11,7 @@ MODEL ?= models/an4_ds2.pt
 GENERAL_MODEL ?= models/en_small.pt
 
 .PHONY: system-packages kenlm-tools bench-lm bench-decoders bench-en-small bench-threads bench-export bench-streaming \
-	bench-server bench-models train-an4-stream install demo test lint train-an4 \
+	bench-server bench-models bench-speed train-an4-stream install demo test lint train-an4 \
 	train-en-small results smoke-two-stage
 
 $(BIN)/ctcasr: pyproject.toml
@@ -114,6 +114,10 @@ bench-models: install
 	$(BIN)/python benchmarks/models.py deepspeech2_bpe deepspeech2_phone --train
 	$(BIN)/python benchmarks/models.py deepspeech2_char
 	$(BIN)/ctcasr report --results results --readme README.md
+
+# Where the time goes: training phases, FLOPs vs the matmul peak, evaluate x real time, start-up.
+bench-speed: install
+	$(BIN)/python benchmarks/speed.py --recipes recipes/an4_ds2.yaml recipes/an4_conformer.yaml
 
 # Default threads vs one thread for `evaluate`, on a quiet machine and beside a busy process.
 bench-threads: install

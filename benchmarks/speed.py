@@ -1,0 +1,186 @@
+"""Where training and inference time goes on this CPU, as ratios that hold across machines.
+
+    python benchmarks/speed.py [--recipes recipes/an4_ds2.yaml ...] [--steps 12] [--warmup 3] [--threads 2]
+    (make bench-speed)
+
+Training, per recipe (results/speed_train_<recipe>.json): a fixed number of optimiser steps on real AN4 batches
+(the recipe's sampler, augmentation and model), after warm-up steps, each step timed by phase -- data loading
+(audio read + collate), waveform augmentation, features, SpecAugment, encoder forward, CTC head + loss, backward,
+optimiser -- giving audio seconds per second and peak RSS; the model's forward FLOPs per audio second (counted
+with torch's FlopCounterMode; training ~3x forward) and the fp32 matmul rate measured in the same run, so the
+fraction of the machine's peak the training reaches is a ratio.
+Inference (results/speed_inference.json): the whole `ctcasr evaluate` command on AN4 test, greedy and beam, at 1
+and 2 threads, on a quiet machine and beside one competing CPU-bound process; `ctcasr --help` and a first
+`ctcasr transcribe` start-up time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ctcasr.config import load_recipe
+from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
+from ctcasr.data.manifest import read_manifest
+from ctcasr.features import SpecAugment
+from ctcasr.files import write_json
+from ctcasr.provenance import stamp
+from ctcasr.training import build_asr_model
+
+PHASES = ("data", "augment", "features", "spec_augment", "encoder", "ctc", "backward", "optimizer")
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """The fp32 matrix-product rate of this machine at the current thread count (GFLOP/s, best of 3)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(a, b)
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def forward_flops(model, waves: torch.Tensor, lengths: torch.Tensor) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(waves, lengths)
+    return float(counter.get_total_flops())
+
+
+def training_breakdown(recipe_path: str, steps: int, warmup: int) -> dict:
+    recipe = load_recipe(recipe_path)
+    torch.manual_seed(recipe.trainer.seed)
+    model = build_asr_model(recipe).train()
+    spec = SpecAugment(recipe.augment.spec_augment) if recipe.augment.spec_augment is not None else None
+    items = [u for m in recipe.train_manifests for u in read_manifest(m)]
+    dataset = SpeechDataset(items, model.tokenizer, recipe.features.sample_rate)  # augmentation timed apart
+    from ctcasr.augment import WaveAugment
+
+    augment = WaveAugment(recipe.augment, recipe.features.sample_rate, seed=0)
+    sampler = DurationBatchSampler(dataset.durations, recipe.data.batch_seconds, shuffle=True, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.optim.lr)
+    ctc = torch.nn.CTCLoss(zero_infinity=True)
+    batches = iter(list(sampler))
+    times = {p: [] for p in PHASES}
+    audio, padded_audio, flops = 0.0, 0.0, None
+    for step in range(warmup + steps):
+        clock = {}
+        t = time.perf_counter()
+        raw = [dataset[i] for i in next(batches)]
+        clock["data"] = time.perf_counter() - t
+        t = time.perf_counter()
+        raw = [(torch.from_numpy(augment(w.numpy())), y, s, 1.0) for w, y, s, _ in raw]
+        clock["augment"] = time.perf_counter() - t
+        t = time.perf_counter()
+        batch = collate(raw)
+        clock["data"] += time.perf_counter() - t
+        t = time.perf_counter()
+        feats, frames = model.features(batch["waves"], batch["wave_lens"])
+        clock["features"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if spec is not None:
+            feats = spec(feats, frames)
+        clock["spec_augment"] = time.perf_counter() - t
+        t = time.perf_counter()
+        encodings, lengths = model.encoder(feats, frames)
+        clock["encoder"] = time.perf_counter() - t
+        t = time.perf_counter()
+        loss = ctc(model.head(encodings).transpose(0, 1), batch["targets"], lengths, batch["target_lens"])
+        clock["ctc"] = time.perf_counter() - t
+        t = time.perf_counter()
+        optimizer.zero_grad()
+        loss.backward()
+        clock["backward"] = time.perf_counter() - t
+        t = time.perf_counter()
+        optimizer.step()
+        clock["optimizer"] = time.perf_counter() - t
+        if step == 0:
+            flops = forward_flops(model, batch["waves"], batch["wave_lens"]) / (
+                float(batch["wave_lens"].sum()) / recipe.features.sample_rate)
+        if step >= warmup:
+            for phase, seconds in clock.items():
+                times[phase].append(seconds)
+            audio += float(batch["wave_lens"].sum()) / recipe.features.sample_rate
+            padded_audio += batch["waves"].numel() / recipe.features.sample_rate
+    total = sum(sum(v) for v in times.values())
+    peak = matmul_gflops()
+    achieved = 3 * flops * audio / total / 1e9
+    return {
+        "what": f"training throughput, {Path(recipe_path).name} ({steps} steps of real AN4 batches)",
+        "value": round(audio / total, 2), "unit": "audio s / s",
+        "phases_s_per_step": {p: round(statistics.mean(v), 4) for p, v in times.items()},
+        "phases_fraction": {p: round(sum(v) / total, 3) for p, v in times.items()},
+        "padded_fraction": round(1 - audio / padded_audio, 3),
+        "forward_gflop_per_audio_s": round(flops / 1e9, 3), "matmul_gflops": round(peak, 1),
+        "achieved_gflops": round(achieved, 1), "fraction_of_matmul_peak": round(achieved / peak, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "threads": torch.get_num_threads(), "params": model.num_parameters(),
+    }
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def inference(model: str, manifest: str, audio_seconds: float, sample: str) -> dict:
+    ctcasr = str(Path(sys.executable).with_name("ctcasr"))
+    rows = {}
+    for load in ("quiet", "busy"):
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
+        try:
+            for decoder in ("greedy", "beam"):
+                for threads in ("1", "2"):
+                    seconds = timed([ctcasr, "evaluate", "--model", model, "--manifest", manifest, "--decoder",
+                                     decoder, "--threads", threads])
+                    rows[f"{load}/{decoder}/{threads} threads"] = round(audio_seconds / seconds, 1)
+        finally:
+            if hog:
+                hog.kill()
+                hog.wait()
+    help_s = statistics.median(timed([ctcasr, "--help"]) for _ in range(3))
+    first = timed([ctcasr, "transcribe", "--model", model, sample])
+    return {"what": f"evaluate x real time (whole command), AN4 test, {Path(model).name}, greedy, busy machine, "
+                    "default threads", "value": rows["busy/greedy/2 threads"], "unit": "x real time",
+            "x_real_time": rows, "help_s": round(help_s, 3), "first_transcript_s": round(first, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipes", nargs="+", default=["recipes/an4_ds2.yaml"])
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default="models/an4_ds2.pt")
+    parser.add_argument("--data", default="data")
+    parser.add_argument("--results", default="results")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    for recipe in args.recipes:
+        started = time.time()
+        row = training_breakdown(recipe, args.steps, args.warmup) | stamp(started)
+        write_json(Path(args.results) / f"speed_train_{Path(recipe).stem}.json", row)
+        print(f"{recipe}: {row['value']} audio s/s, {row['fraction_of_matmul_peak']:.0%} of the matmul peak")
+    started = time.time()
+    manifest = f"{args.data}/an4/test.jsonl"
+    items = read_manifest(manifest)
+    row = inference(args.model, manifest, float(np.sum([u.duration for u in items])), items[0].audio_filepath)
+    write_json(Path(args.results) / "speed_inference.json", row | stamp(started))
+    print(f"evaluate: {row['x_real_time']}; --help {row['help_s']} s")
+
+
+if __name__ == "__main__":
+    main()
