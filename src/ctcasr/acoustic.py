@@ -80,20 +80,6 @@ def open_acoustic(path: str | os.PathLike, device: str = "auto") -> Acoustic:
     return TorchAcoustic(load_model(path, pick_device(device)))
 
 
-def duration_batches(durations: list[float], batch_seconds: float) -> Iterator[list[int]]:
-    """Indices in order of duration, grouped so that each padded batch holds at most `batch_seconds` of audio
-    (a longer utterance goes alone)."""
-    order = sorted(range(len(durations)), key=lambda i: durations[i])
-    batch: list[int] = []
-    for i in order:
-        if batch and durations[i] * (len(batch) + 1) > batch_seconds:
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch
-
-
 def batched_log_probs(acoustic: Acoustic, paths: list[str], durations: list[float], batch_seconds: float
                       ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray, float]]:
     """(indices into `paths`, (B, T, V) log-probs, frame lengths, audio seconds) for batches of similar duration."""
@@ -103,6 +89,8 @@ def batched_log_probs(acoustic: Acoustic, paths: list[str], durations: list[floa
         return
     if not np.isfinite(batch_seconds) or batch_seconds <= 0:
         raise UserError(f"--batch-seconds must be a positive number, got {batch_seconds}")
+    from ctcasr.data.batching import duration_batches
+
     for indices in duration_batches(durations, batch_seconds):
         waves = [load(paths[i], acoustic.sample_rate) for i in indices]
         log_probs, lengths = acoustic.log_probs(waves)

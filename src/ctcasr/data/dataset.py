@@ -11,6 +11,7 @@ from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from ctcasr.audio import load
 from ctcasr.augment import WaveAugment
+from ctcasr.data.batching import duration_batches
 from ctcasr.data.manifest import Utterance
 from ctcasr.units import Tokenizer
 from ctcasr.units.phone import MissingPronunciation
@@ -123,19 +124,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         return np.concatenate(chosen) if chosen else everything[:0]
 
     def _batches(self, indices: np.ndarray) -> list[list[int]]:
-        order = indices[np.argsort(self.durations[indices], kind="stable")]
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for index in order:
-            longest = self.durations[index]  # sorted ascending: the newest is the longest
-            if current and (longest * (len(current) + 1) > self.batch_seconds
-                            or len(current) >= self.max_batch_size):
-                batches.append(current)
-                current = []
-            current.append(int(index))
-        if current:
-            batches.append(current)
-        return batches
+        return duration_batches(self.durations, self.batch_seconds, indices, self.max_batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
