@@ -29,6 +29,33 @@ class StreamEvent:
                 "words": [w.to_dict() for w in self.words]}
 
 
+class _Buffer:
+    """An array that grows at its end in amortised O(1) per item (capacity doubles) and drops its start."""
+
+    def __init__(self, width: int | None = None):
+        self.shape = (0,) if width is None else (0, width)
+        self.data = np.zeros((1024, *self.shape[1:]), dtype=np.float32)
+        self.size = 0
+
+    def extend(self, items: np.ndarray) -> None:
+        need = self.size + items.shape[0]
+        if need > self.data.shape[0]:
+            grown = np.zeros((max(need, 2 * self.data.shape[0]), *self.shape[1:]), dtype=np.float32)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size: need] = items
+        self.size = need
+
+    def drop(self, count: int) -> None:
+        """Forget the first `count` items."""
+        count = min(max(count, 0), self.size)
+        self.data[: self.size - count] = self.data[count: self.size]
+        self.size -= count
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.size]
+
+
 class StreamSession:
     """One stream through a streamable model: acoustic frames as they become final, decoded incrementally."""
 
@@ -53,13 +80,13 @@ class StreamSession:
                                                                                   self.frame_seconds))
         self.finals: list[StreamEvent] = []
         self._begin(0)
-        self.audio = np.zeros(0, dtype=np.float32)  # the current segment's audio (word times widen over it)
+        self.audio = _Buffer()  # the current segment's audio (word times widen over it)
         self.closed = False
 
     def _begin(self, frame: int) -> None:
         self.decoding = self.recognizer.decoder.stream()
         self.segment_frame = frame  # the stream frame where the current segment starts
-        self.frames: list[np.ndarray] = []
+        self.frames = _Buffer(len(self.recognizer.tokenizer))  # the segment's log-prob frames
         self.count = 0  # frames in the current segment
         self.blank_run = 0  # trailing frames whose best token is blank
         self.last_text = ""
@@ -80,7 +107,7 @@ class StreamSession:
             raise UserError("stream audio holds NaN or infinite samples")
         if self.resampler is not None:
             samples = self.resampler.resample_chunk(samples)
-        self.audio = np.concatenate([self.audio, samples])
+        self.audio.extend(samples)
         return self._consume(self.acoustic.accept(samples), end=False)
 
     def finish(self) -> list[StreamEvent]:
@@ -89,7 +116,7 @@ class StreamSession:
             return []
         tail = self.resampler.resample_chunk(np.zeros(0, np.float32), last=True) if self.resampler else None
         if tail is not None and tail.size:
-            self.audio = np.concatenate([self.audio, tail])
+            self.audio.extend(tail)
             events = self._consume(self.acoustic.accept(tail), end=False)
         else:
             events = []
@@ -101,7 +128,7 @@ class StreamSession:
         events = []
         if log_probs.shape[0]:
             self.decoding.advance(log_probs)
-            self.frames.append(log_probs)
+            self.frames.extend(log_probs)
             self.count += log_probs.shape[0]
             spoken = np.flatnonzero(log_probs.argmax(axis=1) != 0)
             self.blank_run = self.blank_run + log_probs.shape[0] if spoken.size == 0 else \
@@ -120,9 +147,9 @@ class StreamSession:
 
     def _event(self, kind: str, hyp) -> StreamEvent:
         tok = self.recognizer.tokenizer
-        array = np.concatenate(self.frames) if self.frames else np.zeros((0, len(tok)), np.float32)
+        array = self.frames.view()
         first = round(self.start * self.rate) - (self.acoustic.samples - self.audio.size)
-        wave = self.audio[max(0, first):]
+        wave = self.audio.view()[max(0, first):]
         words = words_from_tokens(list(hyp.tokens), list(hyp.frames), array, tok, self.frame_seconds, self.start,
                                   wave, self.rate, texts=hyp.texts)
         return StreamEvent(kind, self.start, self.start + self.count * self.frame_seconds,
@@ -133,7 +160,7 @@ class StreamSession:
         self.finals.append(event)
         next_frame = self.segment_frame + self.count
         keep_from = round(next_frame * self.frame_seconds * self.rate) - (self.acoustic.samples - self.audio.size)
-        self.audio = self.audio[max(0, keep_from):]
+        self.audio.drop(keep_from)
         self._begin(next_frame)
         return event
 
