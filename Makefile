@@ -108,10 +108,10 @@ bench-server: install
 	$(BIN)/python benchmarks/server_load.py --model $(STREAM_MODEL)
 
 # Model families and units on AN4, each trained with the same wall-clock budget (<= 60 min; one or two per session,
-# two at a time, one thread each): results/an4_<arch>_<units>.json.
+# some two at a time with one thread each): results/an4_<arch>_<units>.json.
 bench-models: install
-	$(BIN)/python benchmarks/models.py quartznet_char conformer_char --train
-	$(BIN)/python benchmarks/models.py deepspeech2_bpe deepspeech2_phone --train
+	$(BIN)/python benchmarks/models.py quartznet_char conformer_char --train --together
+	$(BIN)/python benchmarks/models.py deepspeech2_phone deepspeech2_bpe --train
 	$(BIN)/python benchmarks/models.py deepspeech2_char
 	$(BIN)/ctcasr report --results results --readme README.md
 

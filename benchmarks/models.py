@@ -4,9 +4,10 @@
     (make bench-models trains and measures every configuration; one or two fit a session)
 
 CONFIG is one of CONFIGS below (deepspeech2_char, quartznet_char, conformer_char, deepspeech2_bpe,
-deepspeech2_phone, ...). With --train, the configurations' recipes are trained first, at the same time with one
-thread each (`ctcasr train RECIPE trainer.threads=1`, resumed when the run folder has a checkpoint), their epochs
-sized to stay inside the budget. Then, with each run's best checkpoint (picked on dev during training):
+deepspeech2_phone, ...). With --train, the configurations' recipes are trained first (`ctcasr train RECIPE`,
+resumed when the run folder has a checkpoint), their epochs sized to stay inside the budget: one after another,
+or with --together at the same time with one thread each (the convolutional and attention models were trained
+so; DeepSpeech2's GRUs gain more from a second thread). Then, with each run's best checkpoint (picked on dev):
 - `ctcasr evaluate` on AN4 test, greedy (a phone model's greedy path is looked up in the lexicon) -> wer, cer;
   phone models also with their default lexicon-constrained search without an LM -> wer_lexicon;
 - `ctcasr lm build` of AN4 *train* transcripts (3-gram), `ctcasr tune-lm` of alpha / beta on *dev*, then
@@ -62,22 +63,28 @@ def ctcasr(*args) -> str:
     return done.stdout
 
 
-def train_together(configs: list[Config], extra: list[str]) -> None:
-    """Train the configurations at the same time, one thread each (two share the 2-core machine evenly), each
-    resumed when its run folder has a checkpoint; their logs go to RUN.log."""
+def train(configs: list[Config], extra: list[str], together: bool) -> None:
+    """Train the configurations (each resumed when its run folder has a checkpoint; logs in RUN.log): one after
+    another with the recipe's threads, or `together` at the same time with one thread each."""
     running = []
     for config in configs:
         resume = ["--resume"] if (Path(config.run) / "lightning" / "last.ckpt").is_file() else []
         command = [sys.executable, "-m", "ctcasr.cli", "train", config.recipe, *resume,
-                   f"trainer.out_dir={config.run}", "trainer.threads=1", *extra]
+                   f"trainer.out_dir={config.run}", *(["trainer.threads=1"] if together else []), *extra]
         print("$ " + shlex.join(command), flush=True)
         log = open(f"{config.run}.log", "a")  # noqa: SIM115 - closed when the run ends
         running.append((config, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log))
-    for config, process, log in running:
-        code = process.wait()
-        log.close()
-        if code != 0:
-            sys.exit(f"training {config.recipe} failed (see {config.run}.log)")
+        if not together:
+            _wait(*running.pop())
+    for item in running:
+        _wait(*item)
+
+
+def _wait(config: Config, process: subprocess.Popen, log) -> None:
+    code = process.wait()
+    log.close()
+    if code != 0:
+        sys.exit(f"training {config.recipe} failed (see {config.run}.log)")
 
 
 def measure(name: str, config: Config, data: Path, results: Path) -> dict:
@@ -128,14 +135,14 @@ def measure(name: str, config: Config, data: Path, results: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("configs", nargs="+", choices=sorted(CONFIGS))
-    parser.add_argument("--train", action="store_true", help="train (or resume) the configurations first, at the "
-                                                             "same time, one thread each")
+    parser.add_argument("--train", action="store_true", help="train (or resume) the configurations first")
+    parser.add_argument("--together", action="store_true", help="train them at the same time, one thread each")
     parser.add_argument("--data", default="data")
     parser.add_argument("--results", default="results")
     parser.add_argument("--train-args", default="", help="extra recipe overrides for --train")
     args = parser.parse_args()
     if args.train:
-        train_together([CONFIGS[n] for n in args.configs], shlex.split(args.train_args))
+        train([CONFIGS[n] for n in args.configs], shlex.split(args.train_args), args.together)
     for name in args.configs:
         measure(name, CONFIGS[name], Path(args.data), Path(args.results))
 
