@@ -8,10 +8,13 @@ TORCH ?= torch==2.13.0
 MIRROR ?= $(wildcard ../shared/data)
 MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR))
 MODEL ?= models/an4_ds2.pt
+# The best AN4 model (results/an4_*_*.json): DeepSpeech2 emitting phones, words through AN4's lexicon.
+DEMO_MODEL ?= models/an4_phone.pt
+PHONE_MODEL ?= models/an4_phone.pt
 GENERAL_MODEL ?= models/en_small.pt
 
 .PHONY: system-packages kenlm-tools bench-lm bench-decoders bench-en-small bench-threads bench-export bench-streaming \
-	bench-server bench-models bench-speed train-an4-stream install demo test lint train-an4 \
+	bench-server bench-models bench-speed train-an4-stream train-an4-phone install demo test lint train-an4 \
 	train-en-small results smoke-two-stage
 
 $(BIN)/ctcasr: pyproject.toml
@@ -35,9 +38,9 @@ system-packages:
 # AN4 3-gram), transcribe a few AN4 files, and one as subtitles with the general model.
 demo: install
 	$(BIN)/ctcasr data an4 --out data $(MIRROR_ARG)
-	$(BIN)/ctcasr evaluate --model $(MODEL) --manifest data/an4/test.jsonl --decoder greedy --out runs/demo/an4_test.json
-	$(BIN)/ctcasr evaluate --model $(MODEL) --manifest data/an4/test.jsonl --out runs/demo/an4_test_lm.json
-	$(BIN)/ctcasr transcribe --model $(MODEL) data/an4/wav/an406-fcaw-b.flac data/an4/wav/an407-fcaw-b.flac \
+	$(BIN)/ctcasr evaluate --model $(DEMO_MODEL) --manifest data/an4/test.jsonl --decoder greedy --out runs/demo/an4_test.json
+	$(BIN)/ctcasr evaluate --model $(DEMO_MODEL) --manifest data/an4/test.jsonl --out runs/demo/an4_test_lm.json
+	$(BIN)/ctcasr transcribe --model $(DEMO_MODEL) data/an4/wav/an406-fcaw-b.flac data/an4/wav/an407-fcaw-b.flac \
 		data/an4/wav/an408-fcaw-b.flac
 	$(BIN)/ctcasr transcribe --model $(GENERAL_MODEL) --format srt data/an4/wav/an406-fcaw-b.flac
 
@@ -106,6 +109,17 @@ bench-streaming: install
 # `ctcasr serve` under 16 and 64 concurrent clients and 8 real-time WebSocket streams.
 bench-server: install
 	$(BIN)/python benchmarks/server_load.py --model $(STREAM_MODEL)
+
+# The shipped AN4 phone model: train (60 min budget), measure (results/an4_deepspeech2_phone.json), then copy the
+# checkpoint, its curves and summary, the AN4-train 3-gram and the decoding file tuned on dev into models/.
+train-an4-phone: install
+	$(BIN)/python benchmarks/models.py deepspeech2_phone --train
+	cp runs/an4_ds2_phone/best.pt $(PHONE_MODEL)
+	mkdir -p $(basename $(PHONE_MODEL))
+	cp runs/an4_ds2_phone/train_summary.json runs/an4_ds2_phone/history.json runs/an4_ds2_phone/*.png \
+		runs/an4_ds2_phone/bench/an4_train_3gram.arpa $(basename $(PHONE_MODEL))/
+	sed 's|^  lm: .*|  lm: $(notdir $(basename $(PHONE_MODEL)))/an4_train_3gram.arpa|' \
+		runs/an4_ds2_phone/bench/lm.decoding.yaml > $(basename $(PHONE_MODEL)).decoding.yaml
 
 # Model families and units on AN4, each trained with the same wall-clock budget (<= 60 min; one or two per session,
 # some two at a time with one thread each): results/an4_<arch>_<units>.json.

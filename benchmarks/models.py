@@ -94,7 +94,7 @@ def measure(name: str, config: Config, data: Path, results: Path) -> dict:
     an4 = data / "an4"
     meta = read_checkpoint(model)["metadata"]
     summary = json.loads((run / "train_summary.json").read_text())
-    scratch = run / "bench"
+    scratch = run / "bench" if config.model is None else Path("runs") / "bench" / name  # not beside a shipped model
     scratch.mkdir(parents=True, exist_ok=True)
 
     def evaluate(out: str, *options) -> dict:

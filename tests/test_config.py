@@ -20,8 +20,8 @@ def test_an4_recipe_loads_with_overrides():
 @pytest.mark.parametrize(("overrides", "problem"), [
     (["trainer.epochz=3"], "unknown recipe key 'trainer.epochz'"),
     (["augment.spec_augment.freq_widht=3"], "unknown recipe key 'augment.spec_augment.freq_widht'"),
-    (["model.rnn_hiden=3"], "unknown model setting 'rnn_hiden'"),
-    (["model.preset=huge"], "unknown model preset 'huge'"),
+    (["model.rnn_hiden=3"], "unknown model setting 'model.encoder.rnn_hiden'"),
+    (["model.preset=huge"], "unknown deepspeech2 preset 'huge'"),
     (["trainer"], "must look like section.key=value"),
 ])
 def test_bad_keys_are_named(overrides, problem):
