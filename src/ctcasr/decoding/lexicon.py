@@ -111,7 +111,7 @@ class LexiconContext:
                                   self.penalty + f.unk_penalty)
         if f.lm is None:
             return done
-        ended = [_History(h.score + f.alpha * f.lm.end(h.state), h.state, h.words, h.lm + f.lm.end(h.state))
-                 for h in done.histories]
+        ended = [_History(h.score + f.alpha * end, h.state, h.words, h.lm + end)
+                 for h, end in ((h, f.lm.end(h.state)) for h in done.histories)]
         ended.sort(key=lambda h: h.score, reverse=True)
         return LexiconContext(0, tuple(ended), done.penalty)

@@ -18,8 +18,7 @@ from ctcasr.models.encoder import CTCHead, Encoder
 from ctcasr.models.quartznet import QuartzNet, QuartzNetConfig
 from ctcasr.schema import build
 
-__all__ = ["ARCHITECTURES", "PRESETS", "CTCHead", "Encoder", "Family", "build_encoder", "model_config",
-           "preset_names"]
+__all__ = ["ARCHITECTURES", "PRESETS", "CTCHead", "Encoder", "Family", "build_encoder", "model_config"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,6 @@ def _qn_body(channels: list[int], kernels: list[int], repeat: int, dropout: floa
 
 
 _QN_KERNELS = [33, 39, 51, 63, 75]
-_QN_EPILOG = [{"channels": 512, "kernel": 87, "repeat": 1, "dilation": 2, "residual": False},
-              {"channels": 1024, "kernel": 1, "repeat": 1, "residual": False}]
 
 # Named sizes per architecture; a recipe picks one with `model.preset` and overrides single fields.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -71,7 +68,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # Sized to train AN4 on a 2-core CPU: narrower, shorter kernels, 3 sub-blocks per block.
         "quartznet_an4_cpu": {
             "prolog": {"channels": 192, "kernel": 33, "repeat": 1, "stride": 2, "residual": False},
-            "body": _qn_body([192, 192, 256, 256, 256], [33, 39, 51, 63, 75], 3, 0.1),
+            "body": _qn_body([192, 192, 256, 256, 256], _QN_KERNELS, 3, 0.1),
             "epilog": [{"channels": 256, "kernel": 87, "repeat": 1, "dilation": 2, "residual": False,
                         "dropout": 0.1},
                        {"channels": 512, "kernel": 1, "repeat": 1, "residual": False, "dropout": 0.1}]},
@@ -91,10 +88,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                            "subsampling": {"channels": 8}, "attention": {"heads": 2}},
     },
 }
-
-
-def preset_names() -> list[str]:
-    return [name for presets in PRESETS.values() for name in presets]
 
 
 def merge(base: dict, changes: dict) -> dict:

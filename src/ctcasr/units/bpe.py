@@ -70,7 +70,7 @@ class BPETokenizer:
         except (RuntimeError, TypeError):
             raise UserError("not a sentencepiece model", source) from None
         self.pieces = [self.sp.IdToPiece(i) for i in range(self.sp.GetPieceSize())]
-        self.charset = frozenset(c for p in self.pieces if not self.sp.IsUnknown(self.pieces.index(p))
+        self.charset = frozenset(c for i, p in enumerate(self.pieces) if not self.sp.IsUnknown(i)
                                  for c in p.replace(MARKER, " ")) | {" "}
 
     @classmethod
