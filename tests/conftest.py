@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,10 +62,65 @@ def small_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+class _ForkServer:
+    """One `tests/forkserver.py` process: commands run as children forked from it (imports paid once)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, str(REPO / "tests" / "forkserver.py")], text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if self.process.stdout.readline() != "ready\n":
+            raise RuntimeError("the fork server did not start")
+
+    def run(self, args: list[str], cwd: Path | None, timeout: float, env: dict) -> subprocess.CompletedProcess:
+        request = {"args": args, "cwd": str(cwd) if cwd else None, "timeout": timeout, "env": env}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        answer = json.loads(self.process.stdout.readline())
+        argv = [sys.executable, "-m", "ctcasr.cli", *args]
+        if answer["timed_out"]:
+            raise subprocess.TimeoutExpired(argv, timeout, answer["stdout"], answer["stderr"])
+        return subprocess.CompletedProcess(argv, answer["returncode"], answer["stdout"], answer["stderr"])
+
+
+_IDLE: list[_ForkServer] = []
+_IDLE_LOCK = threading.Lock()
+_ALL: list[_ForkServer] = []
+# read once by native libraries when they load: a command with one of these gets a fresh interpreter
+_LOAD_TIME_ENV = ("OMP_", "MKL_", "KMP_", "CUDA_", "PYTHON", "LD_")
+
+
+@atexit.register
+def _stop_fork_servers() -> None:
+    for server in _ALL:
+        server.process.kill()
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
-    """Run the real `ctcasr` command in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "ctcasr.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
+    """Run the real `ctcasr` command in a child process: forked from a fork server that has the heavy imports
+    done (see tests/forkserver.py), or a fresh interpreter when `env` sets a variable read at library load or
+    CTCASR_TEST_FRESH=1."""
+    args = [str(a) for a in args]
+    env = env or {}
+    if os.environ.get("CTCASR_TEST_FRESH") == "1" or any(k.startswith(_LOAD_TIME_ENV) for k in env):
+        return subprocess.run([sys.executable, "-m", "ctcasr.cli", *args], capture_output=True, text=True,
+                              cwd=cwd, timeout=timeout, env={**os.environ, **env})
+    with _IDLE_LOCK:
+        server = _IDLE.pop() if _IDLE else None
+    if server is None:
+        server = _ForkServer()
+        _ALL.append(server)
+    try:
+        return server.run(args, cwd, timeout, env)
+    except subprocess.TimeoutExpired:
+        raise  # the server killed that child and is ready for the next
+    except BaseException:
+        server.process.kill()
+        server = None
+        raise
+    finally:
+        if server is not None:
+            with _IDLE_LOCK:
+                _IDLE.append(server)
 
 
 def assert_user_error(result, *fragments: str) -> None:
