@@ -12,6 +12,7 @@ answer is one JSON line `{"returncode", "stdout", "stderr", "timed_out"}` on the
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -23,9 +24,25 @@ import tempfile
 import time
 import traceback
 
-PRELOAD = ("numpy", "soundfile", "torch", "lightning", "yaml", "ctcasr.cli", "ctcasr.checkpoint", "ctcasr.config",
-           "ctcasr.decoding", "ctcasr.decoding.lm", "ctcasr.training", "ctcasr.transcribe", "ctcasr.evaluation",
-           "ctcasr.tune_lm", "ctcasr.units", "ctcasr.data.manifest", "ctcasr.data.corpora")
+PRELOAD = (
+    "numpy",
+    "soundfile",
+    "torch",
+    "lightning",
+    "yaml",
+    "ctcasr.cli",
+    "ctcasr.checkpoint",
+    "ctcasr.config",
+    "ctcasr.decoding",
+    "ctcasr.decoding.lm",
+    "ctcasr.training",
+    "ctcasr.transcribe",
+    "ctcasr.evaluation",
+    "ctcasr.tune_lm",
+    "ctcasr.units",
+    "ctcasr.data.manifest",
+    "ctcasr.data.corpora",
+)
 
 
 def _child(args: list[str], cwd: str | None, env: dict, out: str, err: str, answer_fd: int) -> None:
@@ -84,8 +101,12 @@ def run(request: dict, answer_fd: int) -> dict:
                 break
             time.sleep(0.005)
         with open(out, errors="replace") as o, open(err, errors="replace") as e:
-            return {"returncode": os.waitstatus_to_exitcode(status), "stdout": o.read(), "stderr": e.read(),
-                    "timed_out": timed_out}
+            return {
+                "returncode": os.waitstatus_to_exitcode(status),
+                "stdout": o.read(),
+                "stderr": e.read(),
+                "timed_out": timed_out,
+            }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -95,10 +116,8 @@ def main() -> None:
     os.dup2(2, 1)  # anything a library prints on import goes to stderr, not into the answers
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what the CLI sets for everything but training
     for name in PRELOAD:
-        try:
+        with contextlib.suppress(ImportError):
             importlib.import_module(name)
-        except ImportError:
-            pass
     answer.write("ready\n")
     answer.flush()
     for line in sys.stdin:
