@@ -45,7 +45,7 @@ def words_from_tokens(tokens: list[int], frames: list[int], log_probs: np.ndarra
     `texts` are the words when a lexicon search chose them (else they are spelled from the tokens)."""
     groups = tokenizer.spelling.segments(tokens)
     if texts is None:
-        texts = tuple(segment_text(tokenizer, tokens, g) for g in groups)
+        texts = tuple(tokenizer.word([tokens[i] for i in g]) for g in groups)
     kept = [(g, t) for g, t in zip(groups, texts, strict=False) if t]
     groups, texts = [g for g, _ in kept], [t for _, t in kept]
     if not groups:
@@ -72,13 +72,6 @@ def words_from_tokens(tokens: list[int], frames: list[int], log_probs: np.ndarra
         words.append(Word(text, offset + start * frame_seconds, offset + (end + 1) * frame_seconds,
                           min(max(confidence, 0.0), 1.0)))
     return words
-
-
-def segment_text(tokenizer: Tokenizer, tokens, group: list[int]) -> str:
-    """One word's text: spelled from its tokens, or (phones) the lexicon's word for them ('' when none)."""
-    if tokenizer.kind == "phone":
-        return tokenizer.word_of(tuple(tokens[i] for i in group)) or ""
-    return tokenizer.spelling.spell(tokens, group)
 
 
 def hypothesis_text(hypothesis, tokenizer: Tokenizer) -> str:

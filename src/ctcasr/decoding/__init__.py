@@ -105,7 +105,7 @@ class Decoder:
         config = check_config(config)
         self.config, self.tokenizer = config, tokenizer
         self.spelling = tokenizer.spelling
-        lexical = tokenizer.kind == "phone"
+        lexical = tokenizer.lexical
         self.lm = self.fusion = self.rescorer = self.backend = None
         if config.lm:
             self.lm = WordLM(config.lm, tokenizer)

@@ -82,7 +82,7 @@ class FlashlightBackend:
     def __init__(self, config, tokenizer, word_lm):
         fl = _flashlight()
         self.fl, self.config, self.tokenizer = fl, config, tokenizer
-        self.phones = tokenizer.kind == "phone"
+        self.phones = tokenizer.lexical
         if tokenizer.kind not in ("char", "phone"):
             raise UserError(f"--decoder flashlight decodes character and phone models; this one has "
                             f"{tokenizer.kind} units (use --decoder beam)")

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ctcasr.decoding import trie
 from ctcasr.errors import UserError
 from ctcasr.files import utf8_lines
 from ctcasr.text import normalise
@@ -29,16 +30,11 @@ class Hotwords:
     words: dict[str, float] = field(default_factory=dict)
 
     def add(self, phrase: str, boost: float) -> None:
-        node = 0
-        for char in phrase:
-            nxt = self.children[node].get(char)
-            if nxt is None:
-                nxt = self.children[node][char] = len(self.children)
-                self.children.append({})
-                self.step.append(0.0)
-            self.step[nxt] = max(self.step[nxt], boost / len(phrase))
-            node = nxt
-        self.terminal.add(node)
+        nodes = trie.insert(self.children, phrase)
+        self.step += [0.0] * (len(self.children) - len(self.step))
+        for node in nodes:
+            self.step[node] = max(self.step[node], boost / len(phrase))
+        self.terminal.add(nodes[-1] if nodes else 0)
         self.words[phrase] = boost
 
     def advance(self, node: int, char: str, at_word_start: bool) -> int:

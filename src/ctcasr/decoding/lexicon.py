@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ctcasr.decoding import trie
 from ctcasr.errors import UserError
 
 
@@ -37,14 +38,7 @@ class LexiconFusion:
         for pron, words in self.tokenizer.homophones.items():
             if self.lm is not None and self.lm.spelling:  # words the LM knows first, then the rest
                 words = sorted(words, key=lambda w: not self.lm.knows(w))
-            node = 0
-            for token in pron:
-                nxt = self.children[node].get(token)
-                if nxt is None:
-                    nxt = self.children[node][token] = len(self.children)
-                    self.children.append({})
-                node = nxt
-            self.words_at[node] = words
+            self.words_at[(trie.insert(self.children, pron) or [0])[-1]] = words
         if not self.words_at:
             raise UserError("the lexicon has no pronunciations")
         self.separator = 1

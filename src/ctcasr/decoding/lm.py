@@ -122,7 +122,7 @@ class WordLM:
             self.report.case_folded += folded != word
             self.spelling.setdefault(folded, word)
         if vocabulary is not None and not self.spelling:
-            units = "the lexicon of this phone model" if tokenizer.kind == "phone" else "what the model can spell"
+            units = "the lexicon of this phone model" if tokenizer.lexical else "what the model can spell"
             raise UserError(f"the language model has no word in common with {units} ({self.report.summary()})", path)
         self.prefixes = {w[:i] for w in self.spelling for i in range(1, len(w) + 1)}
 

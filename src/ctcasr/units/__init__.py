@@ -1,8 +1,9 @@
 """Output units behind one interface: characters, sentencepiece subwords (BPE / unigram), phones with a lexicon.
 
-Every tokenizer has a `kind`, `vocab` (id -> unit; id 0 is the CTC blank), `prepare`/`encode`/`ids`/`decode`,
-`spellable(word)` and `spelling` (how ids make words), and `to_dict`; `tokenizer_from_dict` rebuilds one from a
-checkpoint by kind. Decoders, LM fusion, LM building and word timing take a tokenizer and nothing else.
+Every tokenizer has a `kind`, `lexical`, `vocab` (id -> unit; id 0 is the CTC blank),
+`prepare`/`encode`/`ids`/`decode`, `spellable(word)`, `spelling` (how ids make words), `word(ids)`, and
+`to_dict`; `tokenizer_from_dict` rebuilds one from a checkpoint by kind. Decoders, LM fusion, LM building and
+word timing take a tokenizer and nothing else.
 """
 
 from __future__ import annotations
@@ -41,12 +42,17 @@ class Spelling:
     def spell(self, tokens, group: list[int]) -> str:
         return self.joiner.join(self.pieces[tokens[i]] for i in group)
 
+    def text(self, ids) -> str:
+        """The pieces of `ids` joined (one word's ids)."""
+        return self.joiner.join(self.pieces[i] for i in ids)
+
     def words(self, tokens) -> list[str]:
         return [self.spell(tokens, g) for g in self.segments(tokens)]
 
 
 class Tokenizer(Protocol):
     kind: str
+    lexical: bool  # words come from a lexicon (looked up), not spelled from the units
 
     @property
     def vocab(self) -> list[str]: ...
@@ -57,6 +63,8 @@ class Tokenizer(Protocol):
     def encode(self, text: str, where: str | None = None) -> list[int]: ...
     def decode(self, ids) -> str: ...
     def spellable(self, word: str) -> str | None: ...
+    def word(self, ids) -> str:
+        """The word one segment of ids makes ('' when it makes none)."""
     def to_dict(self) -> dict: ...
 
 

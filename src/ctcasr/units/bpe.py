@@ -58,6 +58,7 @@ def train_sentencepiece(sentences: Iterable[str], vocab_size: int, model_type: s
 
 class BPETokenizer:
     kind: ClassVar[str] = "bpe"
+    lexical: ClassVar[bool] = False
 
     def __init__(self, model: bytes, oov: str = "error", source: str | None = None):
         if oov not in OOV_POLICIES:
@@ -112,6 +113,9 @@ class BPETokenizer:
     def spellable(self, word: str) -> str | None:
         bad = sorted({c for c in word if c not in self.charset or c == " "})
         return (bad[0] if bad else "<empty>") if bad or not word else None
+
+    def word(self, ids) -> str:
+        return self.spelling.text(ids)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "model": base64.b64encode(self.model).decode("ascii"), "oov": self.oov}

@@ -24,6 +24,7 @@ class CharTokenizer:
     """
 
     kind: ClassVar[str] = "char"
+    lexical: ClassVar[bool] = False
     alphabet: str = DEFAULT_ALPHABET
     oov: str = "error"
     oov_counts: Counter = field(default_factory=Counter, repr=False, compare=False)
@@ -73,6 +74,9 @@ class CharTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         """Ids to text: blanks dropped, runs of spaces squeezed (collapsing repeats is the decoder's job)."""
         return " ".join("".join(self.alphabet[i - 1] for i in ids if i > 0).split())
+
+    def word(self, ids) -> str:
+        return self.spelling.text(ids)
 
     def to_dict(self) -> dict:
         return {"kind": "char", "alphabet": self.alphabet, "oov": self.oov}

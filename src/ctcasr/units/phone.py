@@ -30,6 +30,7 @@ class MissingPronunciation(UserError):
 
 class PhoneTokenizer:
     kind: ClassVar[str] = "phone"
+    lexical: ClassVar[bool] = True
 
     def __init__(self, lexicon: Lexicon, counts: dict[str, int] | None = None, missing: str = "error",
                  phones: list[str] | None = None):
@@ -91,6 +92,9 @@ class PhoneTokenizer:
     def word_of(self, pron: tuple[int, ...]) -> str | None:
         words = self.homophones.get(pron)
         return words[0] if words else None
+
+    def word(self, ids) -> str:
+        return self.word_of(tuple(ids)) or ""
 
     def decode(self, ids) -> str:
         """Words of a phone sequence: each segment between separators looked up in the lexicon (the most frequent
