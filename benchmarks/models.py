@@ -1,6 +1,6 @@
 """Model families and output units compared on AN4 with the same wall-clock training budget on this CPU.
 
-    python benchmarks/models.py CONFIG... [--train] [--data data] [--results results]
+    python benchmarks/models.py CONFIG... [--train] [--data data] [--results results] [--alphas A,.. --betas B,..]
     (make bench-models trains and measures every configuration; one or two fit a session)
 
 CONFIG is one of CONFIGS below (deepspeech2_char, quartznet_char, conformer_char, deepspeech2_bpe,
@@ -87,7 +87,10 @@ def _wait(config: Config, process: subprocess.Popen, log) -> None:
         sys.exit(f"training {config.recipe} failed (see {config.run}.log)")
 
 
-def measure(name: str, config: Config, data: Path, results: Path) -> dict:
+ALPHAS, BETAS = "0,0.25,0.5,0.75,1,1.25,1.5,2", "-1,0,1,2,3,4,5"
+
+
+def measure(name: str, config: Config, data: Path, results: Path, grid: tuple[str, str] = (ALPHAS, BETAS)) -> dict:
     started = time.time()
     run = Path(config.run)
     model = Path(config.model or run / "best.pt")
@@ -111,7 +114,7 @@ def measure(name: str, config: Config, data: Path, results: Path) -> dict:
     settings = scratch / "lm.decoding.yaml"
     ctcasr("lm", "build", an4 / "train.jsonl", "--order", 3, "--model", model, "--out", lm)
     ctcasr("tune-lm", "--model", model, "--manifest", an4 / "dev.jsonl", "--lm", lm, "--out", settings,
-           "--beam", "32", "--alphas=0,0.25,0.5,0.75,1,1.25,1.5,2", "--betas=-1,0,1,2,3,4,5")
+           "--beam", "32", f"--alphas={grid[0]}", f"--betas={grid[1]}")
     with_lm = evaluate("test_lm.json", "--decoding", settings)
     row |= {
         "wer_lm": with_lm["wer"], "cer_lm": with_lm["cer"], "lm": str(lm), "decoding": str(settings),
@@ -121,7 +124,7 @@ def measure(name: str, config: Config, data: Path, results: Path) -> dict:
         "audio_seconds_per_second": summary.get("throughput_audio_s_per_s"),
         "peak_rss_mb": summary.get("peak_rss_mb"), "threads": summary.get("threads"),
         "training": {k: summary.get(k) for k in ("command", "commit", "date", "machine", "wall_s", "best_dev_wer")},
-        "model": str(model), "config": name,
+        "model": str(model), "config": name, "lm_grid": {"alphas": grid[0], "betas": grid[1]},
         "budget": {"minutes": BUDGET_MINUTES, "met": meta["wall_s"] / 60 <= BUDGET_MINUTES},
     }
     row |= stamp(started)
@@ -140,11 +143,13 @@ def main() -> None:
     parser.add_argument("--data", default="data")
     parser.add_argument("--results", default="results")
     parser.add_argument("--train-args", default="", help="extra recipe overrides for --train")
+    parser.add_argument("--alphas", default=ALPHAS, help="LM weights tune-lm tries on dev")
+    parser.add_argument("--betas", default=BETAS, help="word bonuses tune-lm tries on dev")
     args = parser.parse_args()
     if args.train:
         train([CONFIGS[n] for n in args.configs], shlex.split(args.train_args), args.together)
     for name in args.configs:
-        measure(name, CONFIGS[name], Path(args.data), Path(args.results))
+        measure(name, CONFIGS[name], Path(args.data), Path(args.results), (args.alphas, args.betas))
 
 
 if __name__ == "__main__":
