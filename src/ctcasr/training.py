@@ -39,6 +39,7 @@ from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.features import SpecAugment
 from ctcasr.files import atomic_path, check_output_dir, write_json
+from ctcasr.memory import map_large_allocations
 from ctcasr.models.asr import ASRModel
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import oov_summary
@@ -576,6 +577,7 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
     route_logs_to_stdout()
     if t.threads:
         torch.set_num_threads(t.threads)
+    map_large_allocations(t.mmap_threshold_kb)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*|.*treespec.*")
     L.seed_everything(t.seed, workers=True, verbose=False)
