@@ -66,12 +66,8 @@ class _ForkServer:
     """One `tests/forkserver.py` process: commands run as children forked from it (imports paid once)."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "forkserver.py")],
-            text=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
+        self.process = subprocess.Popen([sys.executable, str(REPO / "tests" / "forkserver.py")], text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         if self.process.stdout.readline() != "ready\n":
             raise RuntimeError("the fork server did not start")
 
@@ -106,14 +102,8 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
     args = [str(a) for a in args]
     env = env or {}
     if os.environ.get("CTCASR_TEST_FRESH") == "1" or any(k.startswith(_LOAD_TIME_ENV) for k in env):
-        return subprocess.run(
-            [sys.executable, "-m", "ctcasr.cli", *args],
-            capture_output=True,
-            text=True,
-            cwd=cwd,
-            timeout=timeout,
-            env={**os.environ, **env},
-        )
+        return subprocess.run([sys.executable, "-m", "ctcasr.cli", *args], capture_output=True, text=True,
+                              cwd=cwd, timeout=timeout, env={**os.environ, **env})
     with _IDLE_LOCK:
         server = _IDLE.pop() if _IDLE else None
     if server is None:

@@ -24,25 +24,9 @@ import tempfile
 import time
 import traceback
 
-PRELOAD = (
-    "numpy",
-    "soundfile",
-    "torch",
-    "lightning",
-    "yaml",
-    "ctcasr.cli",
-    "ctcasr.checkpoint",
-    "ctcasr.config",
-    "ctcasr.decoding",
-    "ctcasr.decoding.lm",
-    "ctcasr.training",
-    "ctcasr.transcribe",
-    "ctcasr.evaluation",
-    "ctcasr.tune_lm",
-    "ctcasr.units",
-    "ctcasr.data.manifest",
-    "ctcasr.data.corpora",
-)
+PRELOAD = ("numpy", "soundfile", "torch", "lightning", "yaml", "ctcasr.cli", "ctcasr.checkpoint", "ctcasr.config",
+           "ctcasr.decoding", "ctcasr.decoding.lm", "ctcasr.training", "ctcasr.transcribe", "ctcasr.evaluation",
+           "ctcasr.tune_lm", "ctcasr.units", "ctcasr.data.manifest", "ctcasr.data.corpora")
 
 
 def _child(args: list[str], cwd: str | None, env: dict, out: str, err: str, answer_fd: int) -> None:
@@ -101,12 +85,8 @@ def run(request: dict, answer_fd: int) -> dict:
                 break
             time.sleep(0.005)
         with open(out, errors="replace") as o, open(err, errors="replace") as e:
-            return {
-                "returncode": os.waitstatus_to_exitcode(status),
-                "stdout": o.read(),
-                "stderr": e.read(),
-                "timed_out": timed_out,
-            }
+            return {"returncode": os.waitstatus_to_exitcode(status), "stdout": o.read(), "stderr": e.read(),
+                    "timed_out": timed_out}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
