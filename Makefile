@@ -14,7 +14,7 @@ PHONE_MODEL ?= models/an4_phone.pt
 GENERAL_MODEL ?= models/en_small.pt
 
 .PHONY: system-packages kenlm-tools bench-lm bench-decoders bench-en-small bench-threads bench-export bench-streaming \
-	bench-server bench-models bench-speed train-an4-stream train-an4-phone install demo test lint train-an4 \
+	bench-server bench-models bench-speed bench-train-settings train-an4-stream train-an4-phone install demo test lint train-an4 \
 	train-en-small results smoke-two-stage
 
 $(BIN)/ctcasr: pyproject.toml
@@ -132,6 +132,10 @@ bench-models: install
 # Where the time goes: training phases, FLOPs vs the matmul peak, evaluate x real time, start-up.
 bench-speed: install
 	$(BIN)/python benchmarks/speed.py --recipes recipes/an4_ds2.yaml recipes/an4_conformer.yaml
+
+# One recipe's training throughput, peak memory and dev WER by thread / DDP / allocator setting, 1 epoch each.
+bench-train-settings: install
+	$(BIN)/python benchmarks/train_settings.py --recipe recipes/an4_ds2.yaml
 
 # Default threads vs one thread for `evaluate`, on a quiet machine and beside a busy process.
 bench-threads: install

@@ -6,11 +6,11 @@ Each variant is a real `ctcasr train RECIPE` run of the same epochs from the sam
 (runs/train_settings/<variant>), one after another on an otherwise quiet machine; its train_summary.json gives
 audio seconds per second of training, peak RSS, and the dev WER after those epochs (so a faster setting that
 learns less shows). Variants:
-- `2 threads`: one process, two torch threads (the recipes' default on this machine);
+- `2 threads`: one process, two torch threads, glibc's and torch's own allocation (the earlier default);
 - `1 thread`: one process, one thread;
 - `2 threads + mmap 1 MiB`: as the first with `trainer.mmap_threshold_kb=1024` (ctcasr.memory);
-- `2 threads + mmap 1 MiB + THP`: and torch's `THP_MEM_ALLOC_ENABLE=1` (large blocks 2 MiB-aligned and advised
-  to use transparent huge pages: fewer page faults for freshly mapped memory);
+- `2 threads + mmap 1 MiB + THP` (the training default now): and torch's `THP_MEM_ALLOC_ENABLE=1` (large
+  blocks 2 MiB-aligned and advised into transparent huge pages: fewer page faults for freshly mapped memory);
 - `2 threads + mmap 8 MiB`: a higher fixed threshold (fewer blocks mapped);
 - `2 ranks x 1 thread`: Lightning CPU DDP (gloo), two single-thread processes, each with half the batch seconds
   so the optimiser sees the same batches' worth of audio per step.
@@ -36,15 +36,17 @@ from ctcasr.provenance import stamp
 
 
 def variants(batch_seconds: float) -> dict[str, list[str]]:
+    plain = ["trainer.mmap_threshold_kb=0", "env:THP_MEM_ALLOC_ENABLE=0"]  # glibc's and torch's own allocation
+    no_thp = "env:THP_MEM_ALLOC_ENABLE=0"
     return {
-        "2 threads": ["trainer.threads=2"],
-        "1 thread": ["trainer.threads=1"],
-        "2 threads + mmap 1 MiB": ["trainer.threads=2", "trainer.mmap_threshold_kb=1024"],
+        "2 threads": ["trainer.threads=2", *plain],
+        "1 thread": ["trainer.threads=1", *plain],
+        "2 threads + mmap 1 MiB": ["trainer.threads=2", "trainer.mmap_threshold_kb=1024", no_thp],
         "2 threads + mmap 1 MiB + THP": ["trainer.threads=2", "trainer.mmap_threshold_kb=1024",
-                                         "env:THP_MEM_ALLOC_ENABLE=1"],
-        "2 threads + mmap 8 MiB": ["trainer.threads=2", "trainer.mmap_threshold_kb=8192"],
+                                         "env:THP_MEM_ALLOC_ENABLE=1"],  # the training default
+        "2 threads + mmap 8 MiB": ["trainer.threads=2", "trainer.mmap_threshold_kb=8192", no_thp],
         "2 ranks x 1 thread": ["trainer.threads=1", "trainer.devices=2", "trainer.accelerator=cpu",
-                               "trainer.strategy=ddp", f"data.batch_seconds={batch_seconds / 2:g}"],
+                               "trainer.strategy=ddp", f"data.batch_seconds={batch_seconds / 2:g}", *plain],
     }
 
 

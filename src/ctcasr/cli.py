@@ -18,12 +18,18 @@ DEFAULT_MIRROR_ENV = "CTCASR_MIRROR"
 
 
 
-def set_wait_policy(command: str) -> None:
-    """Inference: OpenMP threads waiting for work sleep instead of spinning, since on a busy 2-core machine
-    spinning threads steal the cores that do the work (greedy evaluate beside one busy process: 32.9 s spinning,
-    3.8 s passive). Training keeps OpenMP's default (spin a while, then sleep): passive costs it 25 % of its speed
-    on a quiet machine. Must run before torch loads its OpenMP runtime; a user's own setting wins."""
-    if command != "train":
+def set_runtime_env(command: str) -> None:
+    """Settings torch reads once when it loads, so they must be set before it is imported; a user's own wins.
+
+    Inference: OpenMP threads waiting for work sleep instead of spinning, since on a busy 2-core machine spinning
+    threads steal the cores that do the work (greedy evaluate beside one busy process: 32.9 s spinning, 3.8 s
+    passive). Training keeps OpenMP's default (spin a while, then sleep): passive costs it 25 % of its speed on a
+    quiet machine; its large blocks are 2 MiB-aligned and advised into transparent huge pages (torch's
+    THP_MEM_ALLOC_ENABLE), which takes most of the page-fault cost out of `trainer.mmap_threshold_kb`
+    (results/train_settings_an4_ds2.json)."""
+    if command == "train":
+        os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    else:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
@@ -468,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides += extra  # overrides may come after --resume too
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    set_wait_policy(args.command)
+    set_runtime_env(args.command)
     if getattr(args, "threads", None):  # before torch is imported: it reads these once
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[name] = str(args.threads)
