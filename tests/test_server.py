@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -35,14 +36,16 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(model, *flags: str):
     port = free_port()
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed below; a file, not a pipe that fills and blocks
     process = subprocess.Popen([sys.executable, "-m", "ctcasr.cli", "serve", "--model", str(model), "--port",
-                                str(port), *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                str(port), *flags], stdout=log, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
             if process.poll() is not None:
-                raise AssertionError(process.stdout.read())
+                log.seek(0)
+                raise AssertionError(log.read())
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(url + "/healthz", timeout=1)
                 break
@@ -54,6 +57,7 @@ def server(model, *flags: str):
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 def post(url: str, data: bytes, content_type: str = "audio/flac", headers: dict | None = None,
