@@ -42,6 +42,7 @@ def _child(args: list[str], cwd: str | None, env: dict, out: str, err: str, answ
         os.environ.update(env)
         if cwd:
             os.chdir(cwd)
+        sys.path[0] = os.getcwd()  # as `python -m` has it (here it was this script's folder)
         sys.argv = [sys.executable, *args]
         sys.modules.pop("ctcasr.cli", None)  # as under `python -m`: the module runs as __main__ only
         try:

@@ -13,7 +13,6 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.signal
 import soundfile as sf
 import soxr
 
@@ -148,6 +147,8 @@ def room_impulse(sample_rate: int, rt60: float, rng: np.random.Generator) -> np.
     early = np.zeros(n)
     spikes = rng.integers(int(0.002 * sample_rate), max(int(0.05 * sample_rate), 2), 6)
     early[np.minimum(spikes, n - 1)] = rng.uniform(0.2, 0.6, 6) * rng.choice([-1, 1], 6)
+    import scipy.signal  # here: importing it costs inference 1-2 s of start-up
+
     a = rng.uniform(0.3, 0.8)  # a one-pole low-pass keeps the tail darker than white noise
     smooth = scipy.signal.lfilter([1 - a], [1, -a], tail)
     rir = early + smooth * rng.uniform(0.1, 0.3)
