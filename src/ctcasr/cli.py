@@ -478,6 +478,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "threads", None):  # before torch is imported: it reads these once
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[name] = str(args.threads)
+        if "torch" in sys.modules:  # main() called from a process that has torch loaded already
+            sys.modules["torch"].set_num_threads(args.threads)
     try:
         code = args.func(args)
     except UserError as exc:
