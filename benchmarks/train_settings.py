@@ -54,8 +54,9 @@ def run(recipe: str, name: str, overrides: list[str], epochs: int, scratch: Path
     out = scratch / name.replace(" ", "_").replace("+", "")
     shutil.rmtree(out, ignore_errors=True)
     env = dict(o[4:].split("=", 1) for o in overrides if o.startswith("env:"))
+    recipe_overrides = [o for o in overrides if not o.startswith("env:")]
     command = [sys.executable, "-m", "ctcasr.cli", "train", recipe, f"trainer.out_dir={out}",
-               f"trainer.epochs={epochs}", "trainer.max_minutes=null", *(o for o in overrides if "env:" not in o)]
+               f"trainer.epochs={epochs}", "trainer.max_minutes=null", *recipe_overrides]
     print("$ " + shlex.join(command[2:]), flush=True)
     started = time.time()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env})

@@ -19,13 +19,12 @@ def rss():
 mapped = map_large_allocations(int(sys.argv[1]))
 random.seed(0)
 base = rss()
-keep, peak = [], 0.0
+keep = []
 for _ in range(400):
     keep.append(torch.ones(random.randint(1, 96) * 2**16))  # 0.25-24 MiB, as activations of changing shapes
     keep.append(torch.ones(random.randint(1, 4000)))  # small blocks in between pin the heap
     while len(keep) > 16:
         keep.pop(random.randrange(len(keep)))  # freed in any order
-    peak = max(peak, rss())
 live = sum(t.numel() * 4 for t in keep) / 2**20
 held = rss() - base
 keep.clear()

@@ -40,7 +40,7 @@ class Spelling:
         return groups
 
     def spell(self, tokens, group: list[int]) -> str:
-        return self.joiner.join(self.pieces[tokens[i]] for i in group)
+        return self.text(tokens[i] for i in group)
 
     def text(self, ids) -> str:
         """The pieces of `ids` joined (one word's ids)."""
