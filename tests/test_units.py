@@ -9,11 +9,11 @@ import pytest
 import torch
 from conftest import run_cli
 
-from ctcasr.checkpoint import load_model, save_checkpoint
+from ctcasr.checkpoint import load_model, read_checkpoint, save_checkpoint
 from ctcasr.config import load_recipe
 from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
-from ctcasr.training import build_asr_model
+from ctcasr.training import build_asr_model, starting_weights
 from ctcasr.units import tokenizer_from_dict
 from ctcasr.units.bpe import BPETokenizer, train_sentencepiece
 from ctcasr.units.char import CharTokenizer
@@ -153,6 +153,26 @@ def test_checkpoint_keeps_the_tokenizer(units, an4, tmp_path):
     with torch.no_grad():
         waves = torch.randn(1, 8000) * 0.1
         assert torch.equal(model(waves, torch.tensor([8000]))[0], again(waves, torch.tensor([8000]))[0])
+
+
+def test_init_from_a_model_with_other_units_keeps_its_encoder_and_starts_a_fresh_head(an4, tmp_path, capsys):
+    lexicon = an4["train"].parent / "lexicon.dic"
+    torch.manual_seed(0)
+    chars = build_asr_model(load_recipe(None, ["model.preset=ds2_tiny"]))
+    save_checkpoint(tmp_path / "chars.pt", chars)
+    recipe = load_recipe(None, ["model.preset=ds2_tiny", "text.units=phone", f"text.lexicon=[{lexicon}]",
+                                f"data.train_manifest={an4['train']}"])
+    phone_model = build_asr_model(recipe)
+    fresh_head = {k: v.clone() for k, v in phone_model.head.state_dict().items()}
+    weights = starting_weights(read_checkpoint(tmp_path / "chars.pt"), phone_model)
+    assert "encoder is loaded, the CTC head starts fresh" in capsys.readouterr().out
+    phone_model.load_state_dict(weights)
+    for name, tensor in chars.encoder.state_dict().items():
+        assert torch.equal(phone_model.encoder.state_dict()[name], tensor), name
+    assert all(torch.equal(phone_model.head.state_dict()[k], v) for k, v in fresh_head.items())
+    assert phone_model.head.output.out_features == len(phone_model.tokenizer) != chars.head.output.out_features
+    same = starting_weights(read_checkpoint(tmp_path / "chars.pt"), chars)  # same units: every tensor, head too
+    assert all(torch.equal(same[k], v) for k, v in chars.weights().items())
 
 
 def test_cli_end_to_end_with_tiny_bpe_and_phone_models(an4, tmp_path):

@@ -523,6 +523,20 @@ def explain_config_change(source: dict, task: CTCTask, path: str) -> None:
         raise UserError(f"cannot initialise from this checkpoint: it has {have}; the recipe asks for {want}", path)
 
 
+def starting_weights(source: dict, model: torch.nn.Module) -> dict:
+    """The weights fine-tuning starts from: all of the source's, or, when its output units differ from the
+    recipe's (characters -> phones, another BPE vocabulary), its encoder with a freshly initialised CTC head."""
+    weights = upgrade_weights(source["state_dict"])
+    if source.get("tokenizer") == model.tokenizer.to_dict():
+        return weights
+    theirs = source.get("tokenizer") if isinstance(source.get("tokenizer"), dict) else {}
+    print(f"init_from: the checkpoint's output units ({theirs.get('kind')}) differ from the recipe's "
+          f"({model.tokenizer.kind}, {len(model.tokenizer)} tokens): its encoder is loaded, the CTC head starts "
+          f"fresh", flush=True)
+    fresh = {k: v for k, v in model.state_dict().items() if k.startswith("head.")}
+    return {**{k: v for k, v in weights.items() if not k.startswith("head.")}, **fresh}
+
+
 def check_resumable(task: CTCTask, ckpt_path: Path, epochs: int) -> None:
     """The Lightning checkpoint loads safely (weights_only), fits the model, and has epochs left to run."""
     try:
@@ -591,7 +605,7 @@ def train(recipe: Recipe, resume: bool = False, command: str = "") -> Path:
     if t.init_from and not resume:
         source = read_checkpoint(t.init_from)
         explain_config_change(source, task, t.init_from)
-        load_weights(task.model, upgrade_weights(source["state_dict"]), t.init_from)
+        load_weights(task.model, starting_weights(source, task.model), t.init_from)
     data = SpeechData(recipe, task.model.tokenizer)
     recorder = RunRecorder(run_dir, recipe, command)
     if t.init_from and not resume:
