@@ -60,7 +60,8 @@ def check_log_probs(log_probs: np.ndarray, atol: float = 1e-3) -> None:
         raise UserError(f"expected log-probs of shape (frames, vocabulary), got {tuple(log_probs.shape)}")
     if log_probs.size == 0:
         return
-    if np.any(log_probs > atol) or not np.allclose(np.exp(log_probs).sum(axis=1), 1.0, atol=atol):
+    deviation = np.abs(np.exp(log_probs).sum(axis=1) - 1.0).max()
+    if not (log_probs.max() <= atol and deviation <= atol):  # NaN fails both
         raise UserError("log-probs are not normalised per frame (pass log_softmax outputs, not logits or "
                         "probabilities)")
 
@@ -311,16 +312,32 @@ class PrefixBeamSearch:
         return child
 
     def _expand(self, flat, vocab: int, t: int, tokens: list[int]) -> None:
-        log, exp = math.log1p, math.exp
+        """One frame that may emit `tokens`. The hot loop: `_add`'s log-sum-exp is written out in place (a
+        function call per path costs more than the arithmetic), and a path's emission frames are only linked
+        when it becomes its prefix's best contribution."""
+        log1p, exp, ninf = math.log1p, math.exp, NEG_INF
         base, at = t * vocab, self.frames + t  # `at`: the frame's index in the whole stream
         blank, children, last_token = flat[base], self.children, self.last_token
         nxt: dict[int, list] = {}
+        get = nxt.get
         for node, (p_b, p_nb, frames, _) in self.beams.items():
-            total = p_b + log(exp(p_nb - p_b)) if p_b >= p_nb else p_nb + log(exp(p_b - p_nb))
-            _add(nxt, node, total + blank, NEG_INF, frames)  # blank keeps the prefix
+            total = p_b + log1p(exp(p_nb - p_b)) if p_b >= p_nb else p_nb + log1p(exp(p_b - p_nb))
+            s = total + blank  # blank keeps the prefix
+            entry = get(node)
+            if entry is None:
+                entry = nxt[node] = [s, ninf, frames, s]
+            else:  # the prefix was reached already as a longer beam's parent + token
+                a = entry[0]
+                entry[0] = s if a == ninf else (a if a > s else s) + log1p(exp(-abs(a - s)))
+                if s > entry[3]:
+                    entry[2], entry[3] = frames, s
             last = last_token[node]
-            if node:
-                _add(nxt, node, NEG_INF, p_nb + flat[base + last], frames)  # repeated token, collapsed
+            if node and p_nb != ninf:  # repeated token, collapsed
+                s = p_nb + flat[base + last]
+                a = entry[1]
+                entry[1] = s if a == ninf else (a if a > s else s) + log1p(exp(-abs(a - s)))
+                if s > entry[3]:
+                    entry[2], entry[3] = frames, s
             for k in tokens:
                 child = children.get((node, k))
                 if child is None:
@@ -328,26 +345,35 @@ class PrefixBeamSearch:
                 if child < 0:
                     continue
                 if k == last:  # a repeated token starts a new one only after a blank
-                    if p_b != NEG_INF:
-                        _add(nxt, child, NEG_INF, p_b + flat[base + k], (at, frames))
+                    if p_b == ninf:
+                        continue
+                    s = p_b + flat[base + k]
                 else:
-                    _add(nxt, child, NEG_INF, total + flat[base + k], (at, frames))
+                    s = total + flat[base + k]
+                entry = get(child)
+                if entry is None:
+                    nxt[child] = [ninf, s, (at, frames), s]
+                    continue
+                a = entry[1]
+                entry[1] = s if a == ninf else (a if a > s else s) + log1p(exp(-abs(a - s)))
+                if s > entry[3]:
+                    entry[2], entry[3] = (at, frames), s
         self.beams = self._prune(nxt)
 
     def _prune(self, nxt: dict[int, list]) -> dict[int, list]:
         beam, fusion, contexts = self.beam, self.fusion, self.contexts
         if len(nxt) <= 1 or not (len(nxt) > beam or self.beam_threshold is not None or self.recombine):
             return nxt
+        log1p, exp = math.log1p, math.exp  # log-sum-exp of the two endings, inline (never both -inf)
+        scores = {n: (e[0] if e[0] > e[1] else e[1]) + log1p(exp(-abs(e[0] - e[1]))) for n, e in nxt.items()}
         if fusion:
-            scores = {n: _logsumexp(e[0], e[1]) + contexts[n].bonus(fusion) for n, e in nxt.items()}
-        else:
-            scores = {n: _logsumexp(e[0], e[1]) for n, e in nxt.items()}
+            for n in scores:
+                scores[n] += contexts[n].bonus(fusion)
         if self.recombine:
             keep, seen = [], set()
+            last_token, last_word, word_part = self.last_token, self.last_word, self.word_part
             for n in sorted(scores, key=scores.__getitem__, reverse=True):
-                c = contexts[n] if fusion else None
-                key = (c.key(), self.last_token[n]) if c else (
-                    self.last_word[n], self.word_part[n], self.last_token[n])
+                key = (contexts[n].key(), last_token[n]) if fusion else (last_word[n], word_part[n], last_token[n])
                 if key not in seen:
                     seen.add(key)
                     keep.append(n)
