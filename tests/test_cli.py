@@ -47,6 +47,20 @@ def test_evaluate_writes_a_full_report(tmp_path, an4_items):
     assert f"WER {report['wer']:.2f} %" in result.stdout
 
 
+def test_several_decodings_from_one_forward_pass_equal_separate_evaluations(tmp_path, an4_items):
+    from ctcasr.decoding import DecoderConfig
+    from ctcasr.evaluate import evaluate_decodings, evaluate_manifest
+
+    write_manifest(tmp_path / "m.jsonl", an4_items["test"][:12], relative=False)
+    decodings = {"greedy": DecoderConfig(), "beam": DecoderConfig(decoder="beam", beam=8)}
+    reports = evaluate_decodings(str(SHIPPED), str(tmp_path / "m.jsonl"), decodings)
+    for name, decoding in decodings.items():
+        alone = evaluate_manifest(str(SHIPPED), str(tmp_path / "m.jsonl"), decoding=decoding)
+        assert [u["hypothesis"] for u in reports[name]["utterances"]] == [u["hypothesis"] for u in alone["utterances"]]
+        assert reports[name]["wer"] == alone["wer"] and reports[name]["decoder"]["decoder"] == decoding.decoder
+        assert reports[name]["audio_seconds"] == alone["audio_seconds"] and reports[name]["decode_seconds"] > 0
+
+
 def test_score_two_text_files(tmp_path):
     (tmp_path / "ref.txt").write_text("u1 a b c d\nu2 hello world\n")
     (tmp_path / "hyp.txt").write_text("u1 a x c\nu2 HELLO, world!\n")

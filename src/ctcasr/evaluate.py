@@ -92,8 +92,20 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
         bar.update(1)
     bar.close()
     processing = time.time() - decode_start
+    extra = provenance(model_path, manifest, decoding, acoustic, audio_seconds, processing, command)
+    report = build_report(refs, hyps, [u.id or u.audio_filepath for u in items], extra)
+    report["value"] = report["wer"]
+    report["wall_s"] = round(time.time() - started, 2)
+    if out:
+        write_json(out, report)
+    return report
+
+
+def provenance(model_path: str, manifest: str, decoding: DecoderConfig, acoustic, audio_seconds: float,
+               processing: float, command: str) -> dict:
+    """What an evaluation report says besides its error counts: what was run, how fast, where and from what."""
     meta = acoustic.metadata
-    extra = {
+    return {
         "what": f"WER, {Path(manifest).parent.name}/{Path(manifest).stem}, {_decoder_name(decoding)}, "
                 f"{Path(model_path).name}",
         "value": None, "unit": "%", "decoder": dataclasses.asdict(decoding), "model": str(model_path),
@@ -109,12 +121,36 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
                                           "peak_rss_mb", "peak_rss_workers_mb", "num_parameters", "precision")
                      if k in meta},
     }
-    report = build_report(refs, hyps, [u.id or u.audio_filepath for u in items], extra)
-    report["value"] = report["wer"]
-    report["wall_s"] = round(time.time() - started, 2)
-    if out:
-        write_json(out, report)
-    return report
+
+
+def evaluate_decodings(model_path: str, manifest: str, decodings: dict[str, DecoderConfig],
+                       batch_seconds: float = 120.0, device: str = "auto", command: str = "") -> dict[str, dict]:
+    """Several decodings of one manifest from one forward pass of the model (whole utterances, no chunking):
+    {name: report like `evaluate_manifest`'s}. Each report's processing time is the shared forward pass plus its
+    own decoding (`forward_seconds`, `decode_seconds`)."""
+    started = time.time()
+    items = read_manifest(manifest)
+    acoustic = open_acoustic(model_path, device)
+    refs = references(items, acoustic.tokenizer)
+    forward_start = time.time()
+    batches = list(batched_log_probs(acoustic, [u.audio_filepath for u in items], [u.duration for u in items],
+                                     batch_seconds))
+    forward = time.time() - forward_start
+    audio_seconds = sum(batch[3] for batch in batches)
+    reports = {}
+    for name, decoding in decodings.items():
+        recognizer, hyps = Recognizer(acoustic, decoding), [""] * len(items)
+        decode_start = time.time()
+        for indices, log_probs, lengths, _ in batches:
+            for index, text in zip(indices, recognizer.texts(log_probs, lengths), strict=True):
+                hyps[index] = text
+        decode = time.time() - decode_start
+        extra = provenance(model_path, manifest, decoding, acoustic, audio_seconds, forward + decode, command)
+        extra |= {"forward_seconds": round(forward, 3), "decode_seconds": round(decode, 3)}
+        report = build_report(refs, hyps, [u.id or u.audio_filepath for u in items], extra)
+        report["value"], report["wall_s"] = report["wer"], round(time.time() - started, 2)
+        reports[name] = report
+    return reports
 
 
 def _device_name(acoustic) -> str:
