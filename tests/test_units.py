@@ -208,6 +208,17 @@ def test_cli_end_to_end_with_tiny_bpe_and_phone_models(an4, tmp_path):
         f"error: {tmp_path / 'morse.pt'}: unknown tokenizer kind 'morse' (known: char, bpe, phone)"
 
 
+def test_lm_words_outside_a_phone_lexicon_are_not_warned_about(lexicon_file, tmp_path, capsys):
+    from ctcasr.decoding.lm_build import build_lm
+
+    (tmp_path / "text.txt").write_text("i want to go home\n" * 5)  # 'home' has no pronunciation here
+    build_lm([tmp_path / "text.txt"], tmp_path / "lm.arpa", order=2)
+    Decoder(DecoderConfig(decoder="beam", lm=str(tmp_path / "lm.arpa")), phones(lexicon_file))
+    assert "warning" not in capsys.readouterr().err  # a closed vocabulary: the LM may know more words
+    Decoder(DecoderConfig(decoder="beam", lm=str(tmp_path / "lm.arpa")), CharTokenizer(alphabet=" agintow"))
+    assert "words usable" in capsys.readouterr().err  # characters that cannot spell "home": warned
+
+
 def test_flashlight_lexicon_decoder_decodes_phones_to_words(lexicon_file, tmp_path):
     pytest.importorskip("flashlight.lib.text")
     from ctcasr.decoding.lm_build import build_lm

@@ -15,6 +15,7 @@ from ctcasr.decoding.lm import WordLM, load_rescorer
 from ctcasr.errors import UserError
 from ctcasr.schema import build, limits
 from ctcasr.units import Tokenizer
+from ctcasr.units.phone import PhoneTokenizer
 from ctcasr.words import hypothesis_text
 
 DECODERS = ("greedy", "beam", "flashlight")
@@ -109,7 +110,10 @@ class Decoder:
         self.lm = self.fusion = self.rescorer = self.backend = None
         if config.lm:
             self.lm = WordLM(config.lm, tokenizer)
-            if verbose and self.lm.report.unusable:  # a warning: some of the LM's words can never be decoded
+            # a warning: some of the LM's words can never be decoded -- unless the only reason is a lexicon that
+            # holds fewer words than the LM, which is how a phone model's closed vocabulary works
+            reasons = set(self.lm.report.unusable) - ({PhoneTokenizer.NOT_IN_LEXICON} if lexical else set())
+            if verbose and reasons:
                 print(f"warning: {config.lm}: {self.lm.report.summary()}", file=sys.stderr)
         if config.hotwords and lexical:
             raise UserError("--hotwords needs a character or subword model (this one emits phones)")

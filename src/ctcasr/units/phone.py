@@ -103,8 +103,10 @@ class PhoneTokenizer:
         words = [self.word_of(tuple(ids[i] for i in g)) for g in self.spelling.segments(ids)]
         return " ".join(w for w in words if w)
 
+    NOT_IN_LEXICON: ClassVar[str] = "not in the lexicon"
+
     def spellable(self, word: str) -> str | None:
-        return None if word in self.lexicon else "not in the lexicon"
+        return None if word in self.lexicon else self.NOT_IN_LEXICON
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "phones": self.phones, "missing": self.missing,
