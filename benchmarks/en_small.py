@@ -44,6 +44,7 @@ from ctcasr.files import write_json
 from ctcasr.inference import log_probs_of
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.report import update_readme
+from ctcasr.tune_lm import open_tokenizer
 
 LJ_TEXT = "../shared/data/ljspeech-metadata-full.csv"
 TARGETS = {"so762_wer_greedy": 35.0, "so762_wer_greedy_stretch": 25.0, "so762_wer_lm": 28.0,
@@ -173,7 +174,7 @@ def main() -> None:
     tuned = load_decoding(decoding)
     greedy_cfg = dataclasses.replace(tuned, decoder="greedy", lm=None, rescore_lm=None)
     decodings = [("greedy", greedy_cfg), ("lm", tuned)]
-    if load_model(model).tokenizer.lexical:  # the lexicon-constrained search on its own
+    if open_tokenizer(model).lexical:  # the lexicon-constrained search on its own
         decodings.insert(1, ("search", dataclasses.replace(tuned, lm=None, rescore_lm=None)))
     labels = {"greedy": "greedy", "search": "lexicon search without LM", "lm": "tuned LM"}
 

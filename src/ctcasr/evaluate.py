@@ -137,13 +137,12 @@ def evaluate_decodings(model_path: str, manifest: str, decodings: dict[str, Deco
                                      batch_seconds))
     forward = time.time() - forward_start
     audio_seconds = sum(batch[3] for batch in batches)
-    reports = {}
+    from ctcasr.tune_lm import decode_all
+
+    reports, ready = {}, [(indices, log_probs, lengths) for indices, log_probs, lengths, _ in batches]
     for name, decoding in decodings.items():
-        recognizer, hyps = Recognizer(acoustic, decoding), [""] * len(items)
         decode_start = time.time()
-        for indices, log_probs, lengths, _ in batches:
-            for index, text in zip(indices, recognizer.texts(log_probs, lengths), strict=True):
-                hyps[index] = text
+        hyps = decode_all(Recognizer(acoustic, decoding).decoder, ready, len(items))
         decode = time.time() - decode_start
         extra = provenance(model_path, manifest, decoding, acoustic, audio_seconds, forward + decode, command)
         extra |= {"forward_seconds": round(forward, 3), "decode_seconds": round(decode, 3)}

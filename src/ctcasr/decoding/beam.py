@@ -191,23 +191,6 @@ class _Context:
         return _Context(done.state, done.lm + end, done.words, "", done.penalty, False, -1, 0.0, done.hot_total)
 
 
-def _add(table: dict, node: int, p_b: float, p_nb: float, frames: tuple) -> None:
-    """Add one path's probability to a prefix; its frames are those of the most probable contributing path."""
-    contribution = p_b if p_b > p_nb else p_nb
-    entry = table.get(node)
-    if entry is None:
-        table[node] = [p_b, p_nb, frames, contribution]
-        return
-    if p_b != NEG_INF:
-        a = entry[0]
-        entry[0] = p_b if a == NEG_INF else (a if a > p_b else p_b) + math.log1p(math.exp(-abs(a - p_b)))
-    if p_nb != NEG_INF:
-        a = entry[1]
-        entry[1] = p_nb if a == NEG_INF else (a if a > p_nb else p_nb) + math.log1p(math.exp(-abs(a - p_nb)))
-    if contribution > entry[3]:
-        entry[2], entry[3] = frames, contribution
-
-
 def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, nbest: int = 1, token_topk: int | None = None,
                        token_cum_prob: float = 1.0, blank_skip: float | None = None,
                        fusion: Fusion | None = None, beam_threshold: float | None = None,
@@ -312,7 +295,8 @@ class PrefixBeamSearch:
         return child
 
     def _expand(self, flat, vocab: int, t: int, tokens: list[int]) -> None:
-        """One frame that may emit `tokens`. The hot loop: `_add`'s log-sum-exp is written out in place (a
+        """One frame that may emit `tokens`: each path's probability is added to its prefix's entry, whose frames
+        are those of the most probable contributing path. The hot loop: the log-sum-exp is written out in place (a
         function call per path costs more than the arithmetic), and a path's emission frames are only linked
         when it becomes its prefix's best contribution."""
         log1p, exp, ninf = math.log1p, math.exp, NEG_INF
