@@ -1,4 +1,4 @@
-"""The shipped general model (recipes/en_small_phone.yaml): LMs, tuning on dev, test once, robustness checks.
+"""The shipped general model (recipes/en_small.yaml -> en_small_phone.yaml -> en_small_words.yaml): LMs, tuning on dev, test once, robustness checks.
 
     python benchmarks/en_small.py [--model models/en_small.pt] [--compare models/an4_ds2.pt] [--data data]
 
@@ -13,7 +13,7 @@ Results files are named after the model file (`en_small_*.json`, `en_small_char_
    G.711 mu-law) and single words cut out of AN4 dev at the middle of the gaps between force-aligned words (also
    trimmed tightly to their speech), for this model and `--compare` (greedy),
    and for this model with its tuned decoding.
-A phone model is also measured on AN4 test with its lexicon-constrained search without an LM.
+A phone model is also measured on both test sets with its lexicon-constrained search without an LM.
 Each measurement is a results file; the README table is regenerated.
 """
 
@@ -26,25 +26,23 @@ import shlex
 import subprocess
 import sys
 import time
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
-from ctcasr.align import forced_align, word_spans
 from ctcasr.audio import load
-from ctcasr.augment import mu_law, telephone_band, trim_silence
+from ctcasr.augment import cut_points, mu_law, telephone_band, trim_silence
 from ctcasr.checkpoint import load_model
 from ctcasr.data.manifest import Utterance, read_manifest, write_manifest
 from ctcasr.decoding.settings import load_decoding, model_decoding_path
 from ctcasr.evaluate import evaluate_decodings, evaluate_manifest
 from ctcasr.files import write_json
-from ctcasr.inference import log_probs_of
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.report import update_readme
 from ctcasr.tune_lm import open_tokenizer
+from ctcasr.word_alignment import align_utterances
 
 LJ_TEXT = "../shared/data/ljspeech-metadata-full.csv"
 TARGETS = {"so762_wer_greedy": 35.0, "so762_wer_greedy_stretch": 25.0, "so762_wer_lm": 28.0,
@@ -89,20 +87,14 @@ def isolated_words(aligner_path: str, manifest: str, out_dir: Path, tight: bool 
     from the middle of the gap before it to the middle of the gap after it (CTC's token spikes are much shorter
     than the word, so cutting at the spikes would clip it). `tight`: then trimmed to its speech by energy with
     10 ms left each side, as a word recorded on its own and cut closely."""
-    model = load_model(aligner_path)
-    tok, step = model.tokenizer, model.frame_seconds
+    aligned, problems = align_utterances(load_model(aligner_path), read_manifest(manifest), batch_seconds=0)
+    assert not problems, problems
     rows = []
-    for u in read_manifest(manifest):
+    for u in aligned:
         wave = load(u.audio_filepath, 16000)
-        log_probs, _ = log_probs_of(model, [torch.from_numpy(wave)])
-        ids = tok.encode(u.text)
-        spans = word_spans(forced_align(log_probs[0].numpy(), ids), ids, tok.spelling)
-        edges = [0] + [int((last + 1 + first) * step / 2 * 16000) for (_, last), (first, _) in pairwise(spans)]
-        edges.append(wave.size)
-        words = u.text.split()
-        assert len(words) == len(spans), (u.id, words, spans)
-        for index, word in enumerate(words):
-            clip = wave[edges[index]:edges[index + 1]]
+        for index, word in enumerate(u.text.split()):
+            start, end = cut_points(u.words, index, index + 1, wave.size / 16000)
+            clip = wave[int(start * 16000):int(end * 16000)]
             if tight:
                 clip = trim_silence(clip, 16000, (0.01, 0.01))
             path = out_dir / "audio" / f"{u.id}_{index:02d}.flac"
@@ -125,7 +117,9 @@ def main() -> None:
     parser.add_argument("--compare", default="models/an4_ds2.pt", help="the AN4-only model, for the robustness rows")
     parser.add_argument("--data", default="data")
     parser.add_argument("--work", default="runs/en_small_bench")
-    parser.add_argument("--init-summary", help="train_summary.json of the model this one started from")
+    parser.add_argument("--init-summary", action="append", default=[],
+                        help="train_summary.json of a run this one started from (init_from), once per earlier "
+                             "stage: their minutes count in the training time")
     parser.add_argument("--lm-dir", default="models/en_small", help="where the n-gram and LSTM LMs are (built)")
     parser.add_argument("--results", default="results")
     parser.add_argument("--skip-lm", action="store_true", help="reuse the LMs and decoding file already there")
@@ -180,9 +174,8 @@ def main() -> None:
 
     rows = {}
     for name, manifest in (("an4", an4_test), ("so762", so_test)):
-        wanted = [(label, config) for label, config in decodings if label != "search" or name == "an4"]
-        reports = evaluate_decodings(str(model), manifest, dict(wanted), command=command)
-        for label, config in wanted:
+        reports = evaluate_decodings(str(model), manifest, dict(decodings), command=command)
+        for label, config in decodings:
             report = rows[f"{name}_{label}"] = reports[label]
             extra = {"decoding": dataclasses.asdict(config)}
             what = f"WER, {Path(manifest).parent.name}/test, {labels[label]}, {model.name}"
@@ -228,11 +221,11 @@ def main() -> None:
 
     summary = json.loads((assets / "train_summary.json").read_text())
     minutes = summary["train_s"] / 60
-    before = {}
-    if args.init_summary:  # the run this one started from (init_from): its minutes count too
-        earlier = json.loads(Path(args.init_summary).read_text())
-        before = {"init_from": summary.get("init_from"), "init_minutes": round(earlier["train_s"] / 60, 1),
-                  "init_command": earlier["command"], "init_epochs": earlier["epochs"]}
+    before = {"init_from": summary.get("init_from"), "earlier_stages": []} if args.init_summary else {}
+    for path in args.init_summary:  # the runs this one started from (init_from): their minutes count too
+        earlier = json.loads(Path(path).read_text())
+        before["earlier_stages"].append({"summary": path, "minutes": round(earlier["train_s"] / 60, 1),
+                                         "command": earlier["command"], "epochs": earlier["epochs"]})
         minutes += earlier["train_s"] / 60
     so_lm, so_g, an4_g = rows["so762_lm"]["wer"], rows["so762_greedy"]["wer"], rows["an4_greedy"]["wer"]
     write_json(results / f"{tag}_training.json", {

@@ -26,6 +26,14 @@ def test_round_trip_with_relative_paths(tmp_path):
     (b'{"audio_filepath": "a.wav", "text": "x"}\n', ":1: manifest line needs the keys"),
     (b'{"audio_filepath": "a.wav", "duration": "long", "text": "x"}\n', ":1: duration is not a number"),
     (b"\n\n", "manifest has no utterances"),
+    (b'{"audio_filepath": "a.wav", "duration": 1, "text": "x", "words": [0.1, 0.5]}\n',
+     ":1: words must be a list of [start, end] seconds"),
+    (b'{"audio_filepath": "a.wav", "duration": 1, "text": "x y", "words": [[0.5, 0.6], [0.1, 0.2]]}\n',
+     ":1: words: [0.1, 0.2] is out of order"),
+    (b'{"audio_filepath": "a.wav", "duration": 1, "text": "x", "words": [[0.5, 3.0]]}\n',
+     ":1: words: [0.5, 3.0] is out of order or outside the 1 s utterance"),
+    (b'{"audio_filepath": "a.wav", "duration": 1, "text": "x", "words": [[0.1, NaN]]}\n',
+     ":1: words must be a list of [start, end] seconds"),
 ])
 def test_bad_manifest_lines_name_file_and_line(tmp_path, content, problem):
     path = tmp_path / "bad.jsonl"
@@ -33,6 +41,12 @@ def test_bad_manifest_lines_name_file_and_line(tmp_path, content, problem):
     with pytest.raises(UserError) as err:
         read_manifest(path)
     assert str(path) in str(err.value) and problem in str(err.value)
+
+
+def test_word_times_round_trip(tmp_path):
+    items = [Utterance(str(tmp_path / "a.flac"), 1.5, "hello world", "a", words=[[0.1, 0.5], [0.7, 1.2]])]
+    write_manifest(tmp_path / "m.jsonl", items)
+    assert read_manifest(tmp_path / "m.jsonl")[0].words == [[0.1, 0.5], [0.7, 1.2]]
 
 
 def test_missing_manifest(tmp_path):

@@ -2,8 +2,9 @@
 
 Speaker and tempo: speed perturbation. Channel: gain, coloured noise, telephone band (resampled to 8 kHz and back,
 with a random high-pass), codec distortion (G.711 mu-law or GSM 06.10 through libsndfile), a random microphone
-equaliser, synthetic room reverberation. Segmentation: trimming of leading and trailing silence, so that short,
-tightly cut single words look like training data. Vocal-tract-length perturbation is done on the spectrum, in
+equaliser, synthetic room reverberation. Segmentation: word-aligned crops (a run of one to a few words cut out of
+an utterance whose manifest has word times, `ctcasr align`), and trimming of leading and trailing silence, so that
+short, tightly cut single words look like training data. Vocal-tract-length perturbation is done on the spectrum, in
 `features.LogMel` (it needs the STFT).
 """
 
@@ -47,6 +48,10 @@ class AugmentConfig:
     # a synthetic room impulse response
     reverb_prob: float = field(default=0.0, metadata=PROBABILITY)
     reverb_rt60: list[float] = field(default_factory=lambda: [0.15, 0.7])  # reverberation time, seconds
+    # a run of crop_words[0]..crop_words[1] words cut out of an utterance with word times (its text cut to match),
+    # at random points in the gaps around it; utterances without word times are left whole
+    crop_prob: float = field(default=0.0, metadata=PROBABILITY)
+    crop_words: list[int] = field(default_factory=lambda: [1, 3], metadata=limits(1))
     # leading and trailing silence cut down to a random margin (seconds kept each side)
     trim_prob: float = field(default=0.0, metadata=PROBABILITY)
     trim_margin: list[float] = field(default_factory=lambda: [0.0, 0.1], metadata=limits(0))
@@ -184,6 +189,20 @@ def trim_silence(wave: np.ndarray, sample_rate: int, margins: tuple[float, float
     return wave[start:end] if end - start >= sample_rate // 10 else wave
 
 
+def cut_points(words: list[list[float]], first: int, stop: int, duration: float,
+               rng: np.random.Generator | None = None) -> tuple[float, float]:
+    """(start, end) seconds of the audio of words[first:stop]: each cut in the gap to the neighbouring word, at its
+    middle, or with `rng` anywhere in the gap's middle half; the utterance's own edges at either end."""
+
+    def cut(left: float, right: float) -> float:
+        share = 0.5 if rng is None else rng.uniform(0.25, 0.75)
+        return left + (right - left) * share
+
+    start = 0.0 if first == 0 else cut(words[first - 1][1], words[first][0])
+    end = duration if stop >= len(words) else cut(words[stop - 1][1], words[stop][0])
+    return start, end
+
+
 class WaveAugment:
     """Applies the configured augmentations with their probabilities; one instance per data loader worker."""
 
@@ -191,6 +210,16 @@ class WaveAugment:
         self.config = config
         self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
+
+    def crop(self, wave: np.ndarray, words: list[list[float]] | None) -> tuple[np.ndarray, int, int] | None:
+        """Maybe a word-aligned crop: (audio of words[first:stop], first, stop); None leaves the utterance whole."""
+        c, rng = self.config, self.rng
+        if not (c.crop_prob and words and len(words) > 1 and rng.random() < c.crop_prob):
+            return None
+        count = int(rng.integers(c.crop_words[0], min(c.crop_words[1], len(words)) + 1))
+        first = int(rng.integers(0, len(words) - count + 1))
+        start, end = cut_points(words, first, first + count, wave.size / self.sample_rate, rng)
+        return wave[int(start * self.sample_rate):int(end * self.sample_rate)], first, first + count
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         c, rng = self.config, self.rng

@@ -113,6 +113,13 @@ def _decoder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hotword-boost", type=float, help="boost in nats for lines without one (default 4)")
 
 
+def cmd_align(args: argparse.Namespace) -> None:
+    from ctcasr.recognizer import resolve_model
+    from ctcasr.word_alignment import align_manifest
+
+    print(align_manifest(str(resolve_model(args.model)), args.manifest, args.out, args.batch_seconds))
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     from ctcasr.evaluate import score_files
 
@@ -342,6 +349,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
     _decoder_options(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("align", parents=[common],
+                        help="word times by forced alignment: a copy of a manifest with each word's [start, end] "
+                             "seconds (for augment.crop_prob)")
+    p.add_argument("--model", required=True, help="ctcasr checkpoint (.pt) or a registered model name")
+    p.add_argument("--manifest", required=True, help="JSONL manifest with transcripts")
+    p.add_argument("--out", required=True, help="the aligned manifest to write")
+    p.add_argument("--batch-seconds", type=float, default=100.0, help="audio per batch (default: %(default)s)")
+    p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("score", parents=[common],
                         help="WER / CER of a hypothesis file against a reference file (`id text` lines)")

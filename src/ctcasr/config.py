@@ -184,7 +184,8 @@ def _check_recipe(recipe: Recipe, source: str) -> None:
     for name, pair in (("augment.speeds", recipe.augment.speeds), ("augment.gain_db", recipe.augment.gain_db),
                        ("augment.noise_snr_db", recipe.augment.noise_snr_db),
                        ("augment.reverb_rt60", recipe.augment.reverb_rt60),
-                       ("augment.vtlp_range", recipe.augment.vtlp_range)):
+                       ("augment.vtlp_range", recipe.augment.vtlp_range),
+                       ("augment.crop_words", recipe.augment.crop_words)):
         if len(pair) != 2 or pair[0] > pair[1]:
             raise UserError(f"{name} must be a range [low, high], got {pair}", source)
     if any(f <= 0 for f in (*recipe.augment.speeds, *recipe.augment.vtlp_range, *recipe.augment.reverb_rt60)):

@@ -26,12 +26,16 @@ def pad_batch(waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class SpeechDataset(Dataset):
-    """Items are (wave, token ids, text). Transcripts are encoded up front, so bad text fails before training."""
+    """Items are (wave, token ids, text). Transcripts are encoded up front, so bad text fails before training.
+
+    With an augmentation that crops (`augment.crop_prob`), an utterance whose manifest has word times (one per word
+    of its prepared text) may come as a run of its words, its text and targets cut to match.
+    """
 
     def __init__(self, items: list[Utterance], tokenizer: Tokenizer, sample_rate: int,
                  augment: WaveAugment | None = None):
         self.sample_rate = sample_rate
-        self.augment = augment
+        self.augment, self.tokenizer = augment, tokenizer
         self.items, self.texts, self.skipped = [], [], 0
         for u in items:
             try:
@@ -46,6 +50,9 @@ class SpeechDataset(Dataset):
         # compact arrays: a 281k-utterance manifest must fit in little memory
         self.targets = [tokenizer.ids(t) for t in self.texts]
         self.durations = np.array([u.duration for u in self.items], dtype=np.float64)
+        # word times usable for crops: one per word of the prepared text (others are left whole)
+        self.word_times = [u.words if u.words and len(u.words) == len(t.split()) else None
+                           for u, t in zip(self.items, self.texts, strict=True)]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -53,12 +60,17 @@ class SpeechDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         """(wave, target ids, text, vocal-tract warp factor for the features)."""
         wave = load(self.items[index].audio_filepath, self.sample_rate)
-        warp = 1.0
+        text, ids, warp = self.texts[index], self.targets[index], 1.0
         if self.augment is not None:
+            crop = self.augment.crop(wave, self.word_times[index])
+            if crop is not None:
+                wave, first, stop = crop
+                text = " ".join(text.split()[first:stop])
+                ids = self.tokenizer.ids(text)
             wave = self.augment(wave)
             warp = self.augment.vtlp_factor()
-        target = torch.from_numpy(self.targets[index].astype(np.int64))
-        return torch.from_numpy(np.ascontiguousarray(wave)), target, self.texts[index], warp
+        target = torch.from_numpy(np.asarray(ids).astype(np.int64))
+        return torch.from_numpy(np.ascontiguousarray(wave)), target, text, warp
 
 
 def seed_worker(worker_id: int) -> None:

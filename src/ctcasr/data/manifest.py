@@ -1,4 +1,8 @@
-"""JSONL manifests (NeMo-compatible keys: audio_filepath, duration, text, speaker, id), read and written safely."""
+"""JSONL manifests (NeMo-compatible keys: audio_filepath, duration, text, speaker, id), read and written safely.
+
+An optional `words` key holds each word's [start, end] seconds (as `ctcasr align` writes them); training uses it to
+cut word-aligned crops out of utterances (`augment.crop_prob`).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ class Utterance:
     id: str = ""
     speaker: str = ""
     source: str = field(default="", compare=False)  # "manifest:line" it was read from; not written
+    words: list[list[float]] | None = None  # [start, end] seconds of each word of `text`, when aligned
 
     @property
     def where(self) -> str:
@@ -67,11 +72,27 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
             audio = str(row["audio_filepath"])
             if not os.path.isabs(audio):
                 audio = str(root / audio)
+            words = _word_times(row["words"], duration, where) if "words" in row else None
             items.append(Utterance(audio, duration, str(row["text"]), str(row.get("id", "")),
-                                   str(row.get("speaker", "")), source=where))
+                                   str(row.get("speaker", "")), source=where, words=words))
     if not items:
         raise UserError("manifest has no utterances", path)
     return items
+
+
+def _word_times(value, duration: float, where: str) -> list[list[float]]:
+    """A `words` value checked: [start, end] pairs of seconds, in order, inside the utterance."""
+    if not isinstance(value, list) or not all(
+            isinstance(pair, list) and len(pair) == 2
+            and all(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) for t in pair)
+            for pair in value):
+        raise UserError(f"words must be a list of [start, end] seconds, got {_short(value)}", where)
+    previous = 0.0
+    for start, end in value:
+        if not previous <= start <= end <= duration + 0.05:
+            raise UserError(f"words: [{start}, {end}] is out of order or outside the {duration} s utterance", where)
+        previous = start
+    return [[float(start), float(end)] for start, end in value]
 
 
 def _short(value) -> str:
