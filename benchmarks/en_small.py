@@ -1,4 +1,5 @@
-"""The shipped general model (recipes/en_small.yaml -> en_small_phone.yaml -> en_small_words.yaml): LMs, tuning on dev, test once, robustness checks.
+"""The shipped general model (recipes/en_small.yaml -> en_small_phone.yaml -> en_small_words.yaml): LMs, tuning on
+dev, test once, robustness checks.
 
     python benchmarks/en_small.py [--model models/en_small.pt] [--compare models/an4_ds2.pt] [--data data]
 
@@ -84,8 +85,9 @@ def load_resampled(wave: np.ndarray) -> np.ndarray:
 
 def isolated_words(aligner_path: str, manifest: str, out_dir: Path, tight: bool = False) -> Path:
     """Single words cut from each utterance: a forced alignment places each word's tokens, and a word's audio runs
-    from the middle of the gap before it to the middle of the gap after it (CTC's token spikes are much shorter
-    than the word, so cutting at the spikes would clip it). `tight`: then trimmed to its speech by energy with
+    from the quietest point of the gap before it to the quietest point of the gap after it (CTC's token spikes are
+    much shorter than the word, so cutting at the spikes would clip it, and half-way between them often cuts into
+    a word). `tight`: then trimmed to its speech by energy with
     10 ms left each side, as a word recorded on its own and cut closely."""
     aligned, problems = align_utterances(load_model(aligner_path), read_manifest(manifest), batch_seconds=0)
     assert not problems, problems
@@ -93,7 +95,7 @@ def isolated_words(aligner_path: str, manifest: str, out_dir: Path, tight: bool 
     for u in aligned:
         wave = load(u.audio_filepath, 16000)
         for index, word in enumerate(u.text.split()):
-            start, end = cut_points(u.words, index, index + 1, wave.size / 16000)
+            start, end = cut_points(wave, 16000, u.words, index, index + 1)
             clip = wave[int(start * 16000):int(end * 16000)]
             if tight:
                 clip = trim_silence(clip, 16000, (0.01, 0.01))

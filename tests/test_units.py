@@ -3,6 +3,7 @@ lexicon-constrained search choosing between homophones with the LM, and the CLI 
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from ctcasr.checkpoint import load_model, read_checkpoint, save_checkpoint
 from ctcasr.config import load_recipe
 from ctcasr.decoding import Decoder, DecoderConfig
 from ctcasr.errors import UserError
-from ctcasr.training import build_asr_model, starting_weights
+from ctcasr.training import build_asr_model, explain_config_change, starting_weights
 from ctcasr.units import tokenizer_from_dict
 from ctcasr.units.bpe import BPETokenizer, train_sentencepiece
 from ctcasr.units.char import CharTokenizer
@@ -173,6 +174,27 @@ def test_init_from_a_model_with_other_units_keeps_its_encoder_and_starts_a_fresh
     assert phone_model.head.output.out_features == len(phone_model.tokenizer) != chars.head.output.out_features
     same = starting_weights(read_checkpoint(tmp_path / "chars.pt"), chars)  # same units: every tensor, head too
     assert all(torch.equal(same[k], v) for k, v in chars.weights().items())
+
+
+def test_init_from_a_shorter_look_ahead_starts_as_the_same_function(tmp_path):
+    streaming = ["model.preset=ds2_tiny", "model.bidirectional=false", "features.normalize=none"]
+    torch.manual_seed(0)
+    short = build_asr_model(load_recipe(None, [*streaming, "model.lookahead=2"])).eval()
+    with torch.no_grad():
+        short.encoder.lookahead.conv.weight.normal_()  # a trained row convolution, not the identity start
+    save_checkpoint(tmp_path / "short.pt", short)
+    recipe = load_recipe(None, [*streaming, "model.lookahead=6", f"trainer.init_from={tmp_path / 'short.pt'}"])
+    longer = build_asr_model(recipe).eval()
+    explain_config_change(read_checkpoint(tmp_path / "short.pt"), SimpleNamespace(recipe=recipe), "short.pt")
+    longer.load_state_dict(starting_weights(read_checkpoint(tmp_path / "short.pt"), longer))
+    assert longer.encoder.lookahead.conv.weight.shape[-1] == 7
+    waves = torch.randn(2, 12000) * 0.1
+    lengths = torch.tensor([12000, 9000])
+    with torch.no_grad():
+        assert torch.allclose(short(waves, lengths)[0], longer(waves, lengths)[0], atol=1e-6)
+    shorter = load_recipe(None, [*streaming, "model.lookahead=1"])
+    with pytest.raises(UserError, match="lookahead=2; the recipe asks for lookahead=1"):
+        explain_config_change(read_checkpoint(tmp_path / "short.pt"), SimpleNamespace(recipe=shorter), "short.pt")
 
 
 def test_cli_end_to_end_with_tiny_bpe_and_phone_models(an4, tmp_path):

@@ -15,14 +15,17 @@ from ctcasr.data.manifest import read_manifest, write_manifest
 MODEL = Path(__file__).resolve().parents[1] / "models" / "an4_phone.pt"
 
 
-def test_cut_points_fall_in_the_gaps():
-    words = [[0.2, 0.5], [0.9, 1.3], [1.5, 2.0]]
-    assert cut_points(words, 0, 3, 2.4) == (0.0, 2.4)
-    assert cut_points(words, 1, 2, 2.4) == pytest.approx((0.7, 1.4))
+def test_cuts_fall_at_the_quietest_point_of_each_gap():
     rng = np.random.default_rng(0)
+    wave = (rng.standard_normal(24000) * 0.3).astype(np.float32)  # 1.5 s of loud noise
+    wave[6400:6720] *= 0.01  # a pause at 0.40-0.42 s, inside the gap after word 0 (0.3 .. 0.6 s)
+    wave[14400:14720] *= 0.01  # and at 0.90-0.92 s, in the gap after word 1 (0.8 .. 1.1 s)
+    words = [[0.1, 0.3], [0.6, 0.8], [1.1, 1.4]]
+    assert cut_points(wave, 16000, words, 0, 3) == (0.0, 1.5)
+    assert cut_points(wave, 16000, words, 1, 2) == pytest.approx((0.41, 0.91), abs=0.011)  # inside the pauses
     for _ in range(50):
-        start, end = cut_points(words, 1, 3, 2.4, rng)
-        assert 0.6 <= start <= 0.8 and end == 2.4
+        start, end = cut_points(wave, 16000, words, 1, 3, np.random.default_rng(_))
+        assert 0.39 <= start <= 0.435 and end == 1.5  # 15 ms of jitter around the pause
 
 
 @pytest.fixture(scope="module")

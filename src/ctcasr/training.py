@@ -516,7 +516,8 @@ def explain_config_change(source: dict, task: CTCTask, path: str) -> None:
                         f"trains {arch}", path)
     mine = dataclasses.asdict(config)
     theirs = source.get("model", {})
-    changed = [k for k in mine if k in theirs and theirs[k] != mine[k] and k != "dropout"]
+    changed = [k for k in mine if k in theirs and theirs[k] != mine[k] and k != "dropout"
+               and not (k == "lookahead" and mine[k] > theirs[k])]  # a longer look-ahead starts as the old one
     if changed:
         have = ", ".join(f"{k}={theirs[k]}" for k in changed)
         want = ", ".join(f"{k}={mine[k]}" for k in changed)
@@ -525,8 +526,10 @@ def explain_config_change(source: dict, task: CTCTask, path: str) -> None:
 
 def starting_weights(source: dict, model: torch.nn.Module) -> dict:
     """The weights fine-tuning starts from: all of the source's, or, when its output units differ from the
-    recipe's (characters -> phones, another BPE vocabulary), its encoder with a freshly initialised CTC head."""
-    weights = upgrade_weights(source["state_dict"])
+    recipe's (characters -> phones, another BPE vocabulary), its encoder with a freshly initialised CTC head.
+    A DeepSpeech2 look-ahead longer than the source's starts as the source's (zero weights on the new future
+    frames), so the model computes what the source did until it learns to use them."""
+    weights = widen_lookahead(upgrade_weights(source["state_dict"]), model.state_dict())
     if source.get("tokenizer") == model.tokenizer.to_dict():
         return weights
     theirs = source.get("tokenizer") if isinstance(source.get("tokenizer"), dict) else {}
@@ -535,6 +538,18 @@ def starting_weights(source: dict, model: torch.nn.Module) -> dict:
           f"fresh", flush=True)
     fresh = {k: v for k, v in model.state_dict().items() if k.startswith("head.")}
     return {**{k: v for k, v in weights.items() if not k.startswith("head.")}, **fresh}
+
+
+def widen_lookahead(weights: dict, mine: dict) -> dict:
+    """`weights` with the look-ahead row convolution padded with zeros to the model's width (or the model's
+    identity start where the source has none)."""
+    key = "encoder.lookahead.conv.weight"
+    if key not in mine or (key in weights and weights[key].shape == mine[key].shape):
+        return weights
+    if key not in weights:
+        return {**weights, key: mine[key]}
+    old = weights[key]
+    return {**weights, key: torch.nn.functional.pad(old, (0, mine[key].shape[-1] - old.shape[-1]))}
 
 
 def check_resumable(task: CTCTask, ckpt_path: Path, epochs: int) -> None:
