@@ -117,6 +117,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="models/en_small.pt")
     parser.add_argument("--compare", default="models/an4_ds2.pt", help="the AN4-only model, for the robustness rows")
+    parser.add_argument("--also", action="append", default=[],
+                        help="another model measured on the robustness sets, greedy and with its own decoding file "
+                             "(e.g. the previous version of this one)")
     parser.add_argument("--data", default="data")
     parser.add_argument("--work", default="runs/en_small_bench")
     parser.add_argument("--init-summary", action="append", default=[],
@@ -210,6 +213,10 @@ def main() -> None:
         found = {f"{tag}{suffix}": report for suffix, report in evaluate_decodings(
             str(model), str(manifest), {"": greedy_cfg, "_tuned": tuned}, command=command).items()}
         found[compare.stem] = evaluate_manifest(str(compare), str(manifest), decoding=greedy_cfg, command=command)
+        for other in map(Path, args.also):
+            own = load_decoding(model_decoding_path(other))
+            found.update({f"{other.stem}{suffix}": report for suffix, report in evaluate_decodings(
+                str(other), str(manifest), {"": greedy_cfg, "_tuned": own}, command=command).items()})
         for label, report in found.items():
             robustness["sets"].setdefault(set_name, {})[label] = {"wer": report["wer"], "cer": report["cer"],
                                                                   "utterances": report["num_utterances"]}
@@ -235,6 +242,7 @@ def main() -> None:
         "unit": "min", **{k: summary[k] for k in ("commit", "date", "machine", "wall_s", "command",
                                                   "throughput_audio_s_per_s", "peak_rss_mb", "epochs",
                                                   "best_epoch", "best_dev_wer", "num_parameters")},
+        "checkpoint_epoch": torch.load(model, weights_only=True)["metadata"].get("epoch"),  # best.pt or last.pt
         **before, "total_minutes": round(minutes, 1),
         "targets": {**TARGETS, "so762_greedy_met": so_g <= TARGETS["so762_wer_greedy"],
                     "so762_lm_met": so_lm <= TARGETS["so762_wer_lm"], "an4_greedy_met": an4_g <=
