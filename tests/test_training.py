@@ -18,7 +18,7 @@ from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
 from ctcasr.data.manifest import write_manifest
 from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.evaluation import char_errors
-from ctcasr.training import CTCTask
+from ctcasr.training import CTCTask, better
 
 RECIPE = REPO / "recipes" / "an4_ds2.yaml"
 
@@ -184,3 +184,12 @@ def test_cosine_and_noam_schedules_warm_up_then_decay():
     assert cosine(55) == pytest.approx(0.505, abs=0.01) and cosine(100) == pytest.approx(0.01)
     assert noam(9) == pytest.approx(1.0) and noam(39) == pytest.approx(0.5)
     assert all(cosine(s) >= cosine(s + 1) for s in range(10, 100))
+
+
+def test_best_epoch_is_the_lowest_dev_wer_and_ties_go_to_the_lower_dev_loss():
+    assert better(58.0, 1.3, 58.47, 1.25)  # lower WER wins whatever the loss
+    assert not better(59.0, 1.0, 58.47, 1.25)
+    assert better(58.47, 1.236, 58.47, 1.25)  # a tie: the lower loss
+    assert not better(58.47, 1.26, 58.47, 1.25)
+    assert not better(None, 1.0, 58.47, 1.25)  # no dev WER: never best
+    assert better(99.0, None, float("inf"), float("inf"))  # the first epoch always is

@@ -285,7 +285,7 @@ class RunRecorder(Callback):
         self.run_dir, self.recipe, self.command = run_dir, recipe, command
         self.commit = git_commit()  # the code this run started from
         self.history: list[dict] = []
-        self.best_wer = math.inf
+        self.best_wer = self.best_loss = math.inf
         self.best_epoch = 0  # epochs are counted from 1 everywhere: bar, history, summary, plots
         self.resumed_at: list[int] = []  # epochs at which the run was resumed
         self.init_from: dict | None = None  # the checkpoint the weights started from (fine-tuning)
@@ -296,7 +296,8 @@ class RunRecorder(Callback):
         self._wall_before = 0.0
 
     def state_dict(self) -> dict:
-        return {"history": self.history, "best_wer": self.best_wer, "best_epoch": self.best_epoch,
+        return {"history": self.history, "best_wer": self.best_wer, "best_loss": self.best_loss,
+                "best_epoch": self.best_epoch,
                 "train_seconds": self.train_seconds, "audio_seconds": self.audio_seconds,
                 "resumed_at": self.resumed_at, "epoch_base": 1,
                 "wall_seconds": self._wall_before + (time.time() - self._fit_start if self._fit_start else 0.0)}
@@ -305,6 +306,7 @@ class RunRecorder(Callback):
         shift = 0 if state.get("epoch_base") == 1 else 1  # runs begun when epochs were counted from 0
         self.history = [{**h, "epoch": h["epoch"] + shift} for h in state["history"]]
         self.best_wer, self.best_epoch = state["best_wer"], state["best_epoch"] + shift
+        self.best_loss = state.get("best_loss", math.inf)
         self.resumed_at = [e + shift for e in state.get("resumed_at", [])]
         self.train_seconds, self.audio_seconds = state["train_seconds"], state["audio_seconds"]
         self._wall_before = state["wall_seconds"]
@@ -341,9 +343,9 @@ class RunRecorder(Callback):
             for metric in ("wer", "cer", "loss"):
                 row[f"dev_{name}_{metric}"] = _num(m.get(f"dev/{name}/{metric}"))
         self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
-        improved = row["dev_wer"] is not None and row["dev_wer"] < self.best_wer
+        improved = better(row["dev_wer"], row["dev_loss"], self.best_wer, self.best_loss)
         if improved:
-            self.best_wer, self.best_epoch = row["dev_wer"], row["epoch"]
+            self.best_wer, self.best_loss, self.best_epoch = row["dev_wer"], row["dev_loss"], row["epoch"]
         if trainer.is_global_zero:
             meta = self.metadata(trainer)
             save_checkpoint(self.run_dir / "last.pt", pl_module.model, meta)
@@ -538,6 +540,15 @@ def starting_weights(source: dict, model: torch.nn.Module) -> dict:
           f"fresh", flush=True)
     fresh = {k: v for k, v in model.state_dict().items() if k.startswith("head.")}
     return {**{k: v for k, v in weights.items() if not k.startswith("head.")}, **fresh}
+
+
+def better(wer: float | None, loss: float | None, best_wer: float, best_loss: float) -> bool:
+    """Whether an epoch's dev WER beats the best so far; an equal WER is decided by the lower dev loss."""
+    if wer is None:
+        return False
+    if wer != best_wer:
+        return wer < best_wer
+    return loss is not None and loss < best_loss
 
 
 def widen_lookahead(weights: dict, mine: dict) -> dict:
