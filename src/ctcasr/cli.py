@@ -120,6 +120,19 @@ def cmd_align(args: argparse.Namespace) -> None:
     print(align_manifest(str(resolve_model(args.model)), args.manifest, args.out, args.batch_seconds))
 
 
+def cmd_average(args: argparse.Namespace) -> None:
+    from ctcasr.averaging import average_checkpoints
+
+    print(average_checkpoints(args.checkpoints, args.out, args.weights))
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     from ctcasr.evaluate import score_files
 
@@ -358,6 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the aligned manifest to write")
     p.add_argument("--batch-seconds", type=float, default=100.0, help="audio per batch (default: %(default)s)")
     p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("average", parents=[common],
+                        help="the mean of checkpoints of one network (the last epochs of a run, two fine-tunes of "
+                             "one model) as one checkpoint")
+    p.add_argument("checkpoints", nargs="+", help="ctcasr checkpoints (.pt) of the same network and units")
+    p.add_argument("--out", required=True, help="the averaged checkpoint to write")
+    p.add_argument("--weights", type=_weights, help="comma-separated weights, one per checkpoint (default: equal)")
+    p.set_defaults(func=cmd_average)
 
     p = sub.add_parser("score", parents=[common],
                         help="WER / CER of a hypothesis file against a reference file (`id text` lines)")
