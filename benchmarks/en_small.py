@@ -11,8 +11,8 @@ Results files are named after the model file (`en_small_*.json`, `en_small_char_
    (AN4 dev + speechocean762 dev); writes MODEL.decoding.yaml.
 3. Evaluates AN4 test and speechocean762 test once, greedy and with the tuned decoding.
 4. Robustness on data derived from dev (never test): telephone band (8 kHz files through a 300-3400 Hz band and
-   G.711 mu-law) and single words cut out of AN4 dev at the middle of the gaps between force-aligned words (also
-   trimmed tightly to their speech), for this model and `--compare` (greedy),
+   G.711 mu-law) and single words cut out of AN4 dev at the quietest points of the gaps between force-aligned
+   words (also trimmed tightly to their speech), for this model and `--compare` (greedy),
    and for this model with its tuned decoding.
 A phone model is also measured on both test sets with its lexicon-constrained search without an LM.
 Each measurement is a results file; the README table is regenerated.
@@ -35,7 +35,7 @@ import torch
 
 from ctcasr.audio import load
 from ctcasr.augment import cut_points, mu_law, telephone_band, trim_silence
-from ctcasr.checkpoint import load_model
+from ctcasr.checkpoint import load_model, read_checkpoint
 from ctcasr.data.manifest import Utterance, read_manifest, write_manifest
 from ctcasr.decoding.settings import load_decoding, model_decoding_path
 from ctcasr.evaluate import evaluate_decodings, evaluate_manifest
@@ -242,7 +242,7 @@ def main() -> None:
         "unit": "min", **{k: summary[k] for k in ("commit", "date", "machine", "wall_s", "command",
                                                   "throughput_audio_s_per_s", "peak_rss_mb", "epochs",
                                                   "best_epoch", "best_dev_wer", "num_parameters")},
-        "checkpoint_epoch": torch.load(model, weights_only=True)["metadata"].get("epoch"),  # best.pt or last.pt
+        "checkpoint_epoch": read_checkpoint(model)["metadata"].get("epoch"),  # best.pt or last.pt
         **before, "total_minutes": round(minutes, 1),
         "targets": {**TARGETS, "so762_greedy_met": so_g <= TARGETS["so762_wer_greedy"],
                     "so762_lm_met": so_lm <= TARGETS["so762_wer_lm"], "an4_greedy_met": an4_g <=

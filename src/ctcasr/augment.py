@@ -170,13 +170,18 @@ def reverberate(wave: np.ndarray, rir: np.ndarray) -> np.ndarray:
     return (out * scale).astype(np.float32)
 
 
+def frame_power(wave: np.ndarray, frame: int) -> np.ndarray:
+    """Mean power of each whole `frame`-sample frame of `wave` (a trailing partial frame is left out)."""
+    count = wave.size // frame
+    return np.mean(wave[: count * frame].reshape(count, frame) ** 2, axis=1)
+
+
 def speech_span(wave: np.ndarray, sample_rate: int, floor_db: float = 35.0) -> tuple[int, int]:
     """(first, last) sample of the region whose 10 ms energy is within `floor_db` of the loudest frame."""
     frame = max(int(0.01 * sample_rate), 1)
-    count = wave.size // frame
-    if count < 3:
+    if wave.size // frame < 3:
         return 0, wave.size
-    energy = 10 * np.log10(np.mean(wave[: count * frame].reshape(count, frame) ** 2, axis=1) + 1e-10)
+    energy = 10 * np.log10(frame_power(wave, frame) + 1e-10)
     loud = np.flatnonzero(energy > energy.max() - floor_db)
     return int(loud[0]) * frame, min((int(loud[-1]) + 1) * frame, wave.size)
 
@@ -194,10 +199,9 @@ def quietest(wave: np.ndarray, sample_rate: int, left: float, right: float) -> f
     gap is shorter than a frame."""
     frame = max(int(0.01 * sample_rate), 1)
     a, b = int(left * sample_rate), min(int(right * sample_rate), wave.size)
-    count = (b - a) // frame
-    if count < 1:
+    if (b - a) // frame < 1:
         return (left + right) / 2
-    energy = np.mean(wave[a:a + count * frame].reshape(count, frame).astype(np.float64) ** 2, axis=1)
+    energy = frame_power(wave[a:b].astype(np.float64), frame)
     return (a + (int(np.argmin(energy)) + 0.5) * frame) / sample_rate
 
 

@@ -8,8 +8,9 @@ import torch
 
 from ctcasr.align import forced_align, word_spans
 from ctcasr.audio import load
+from ctcasr.checkpoint import load_model
 from ctcasr.data.batching import duration_batches
-from ctcasr.data.manifest import Utterance
+from ctcasr.data.manifest import Utterance, read_manifest, write_manifest
 from ctcasr.errors import UserError
 from ctcasr.inference import log_probs_of
 from ctcasr.models.asr import ASRModel
@@ -29,8 +30,8 @@ def align_utterances(model: ASRModel, items: list[Utterance], batch_seconds: flo
         for row, index in enumerate(batch):
             u = items[index]
             try:
-                words = len(tok.prepare(u.text, u.where).split())
-                ids = tok.encode(u.text, u.where)
+                prepared = tok.prepare(u.text, u.where)
+                words, ids = len(prepared.split()), tok.ids(prepared).tolist()
                 frames = log_probs[row, : int(lengths[row])].float().numpy()
                 spans = word_spans(forced_align(frames, ids), ids, tok.spelling)
             except (UserError, ValueError) as exc:
@@ -46,11 +47,8 @@ def align_utterances(model: ASRModel, items: list[Utterance], batch_seconds: flo
 
 def align_manifest(model_path: str, manifest: str, out: str, batch_seconds: float = 100.0) -> str:
     """Write `manifest` with word times to `out` (utterances that cannot be aligned left out); a summary line."""
-    from ctcasr.checkpoint import load_model
-    from ctcasr.data.manifest import read_manifest, write_manifest
-
     items = read_manifest(manifest)
-    model = load_model(model_path).eval()
+    model = load_model(model_path)
     aligned, problems = align_utterances(model, items, batch_seconds)
     if not aligned:
         raise UserError(f"no utterance could be aligned ({problems[0]})", manifest)

@@ -69,7 +69,7 @@ class SpeechDataset(Dataset):
                 ids = self.tokenizer.ids(text)
             wave = self.augment(wave)
             warp = self.augment.vtlp_factor()
-        target = torch.from_numpy(np.asarray(ids).astype(np.int64))
+        target = torch.from_numpy(ids.astype(np.int64))
         return torch.from_numpy(np.ascontiguousarray(wave)), target, text, warp
 
 

@@ -9,7 +9,10 @@ word timing take a tokenizer and nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from ctcasr.errors import UserError
 
@@ -61,6 +64,8 @@ class Tokenizer(Protocol):
     def __len__(self) -> int: ...
     def prepare(self, text: str, where: str | None = None) -> str: ...
     def encode(self, text: str, where: str | None = None) -> list[int]: ...
+    def ids(self, prepared: str) -> np.ndarray:
+        """Token ids of text that `prepare` already returned."""
     def decode(self, ids) -> str: ...
     def spellable(self, word: str) -> str | None: ...
     def word(self, ids) -> str:
