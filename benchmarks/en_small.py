@@ -5,10 +5,12 @@ dev, test once, robustness checks.
 
 Results files are named after the model file (`en_small_*.json`, `en_small_char_*.json`).
 
-1. Builds the word 3-gram (AN4 + speechocean762 training transcripts + LJSpeech's 13,100 sentences) and trains
-   the LSTM LM on the same text, beside the model.
+1. Builds the word 3-gram (AN4 + speechocean762 training transcripts + LJSpeech's 13,100 sentences, and every run
+   of one to three words of AN4's training transcripts as a sentence of its own, `lm build --crops`, so that a
+   letter or digit spoken alone is not taken for a likelier sentence-initial word: "e" for "he", "r" for "are")
+   and trains the LSTM LM on the same text, beside the model.
 2. Tunes alpha / beta (beam search + 3-gram) and then the LSTM rescoring weight on the pooled dev sets
-   (AN4 dev + speechocean762 dev); writes MODEL.decoding.yaml.
+   (AN4 dev + speechocean762 dev + the single words cut from AN4 dev of step 4); writes MODEL.decoding.yaml.
 3. Evaluates AN4 test and speechocean762 test once, greedy and with the tuned decoding.
 4. Robustness on data derived from dev (never test): telephone band (8 kHz files through a 300-3400 Hz band and
    G.711 mu-law) and single words cut out of AN4 dev at the quietest points of the gaps between force-aligned
@@ -142,13 +144,17 @@ def main() -> None:
     an4_dev, an4_test = f"{d}/an4/dev.jsonl", f"{d}/an4/test.jsonl"
     so_dev, so_test = f"{d}/speechocean762/dev.jsonl", f"{d}/speechocean762/test.jsonl"
     texts = [f"{d}/an4/train.jsonl", f"{d}/speechocean762/train.jsonl", LJ_TEXT]
+    crops = [f"{d}/an4/train.jsonl"]  # spoken digits and letters alone (speechocean762's made the words set worse)
     ngram, neural = lm_dir / "en_small_3gram.arpa.gz", lm_dir / "en_small_lstm.pt"
     decoding = model_decoding_path(model)
-    dev = pooled([an4_dev, so_dev], work / "dev_pooled.jsonl")
+    words = {"an4_dev_isolated_words": isolated_words(args.compare, an4_dev, work / "words_an4"),
+             "an4_dev_isolated_words_tight": isolated_words(args.compare, an4_dev, work / "words_an4_tight",
+                                                            tight=True)}
+    dev = pooled([an4_dev, so_dev, str(words["an4_dev_isolated_words"])], work / "dev_pooled.jsonl")
 
     if not args.skip_lm:
         if not ngram.is_file():
-            ctcasr("lm", "build", *texts, "--order", "3", "--out", ngram)
+            ctcasr("lm", "build", *texts, *[f"--crops={c}" for c in crops], "--order", "3", "--out", ngram)
         rescoring, neural_train_s = [], None
         if args.neural:
             if not neural.is_file():
@@ -205,9 +211,7 @@ def main() -> None:
     robustness = {"what": "WER on dev-derived robustness sets (greedy)", "unit": "%", "sets": {}}
     sets = {"an4_dev": an4_dev, "so762_dev": so_dev,
             "an4_dev_telephone": telephone_copy(an4_dev, work / "tel_an4"),
-            "so762_dev_telephone": telephone_copy(so_dev, work / "tel_so762"),
-            "an4_dev_isolated_words": isolated_words(args.compare, an4_dev, work / "words_an4"),
-            "an4_dev_isolated_words_tight": isolated_words(args.compare, an4_dev, work / "words_an4_tight", tight=True)}
+            "so762_dev_telephone": telephone_copy(so_dev, work / "tel_so762"), **words}
     compare = Path(args.compare)
     for set_name, manifest in sets.items():
         found = {f"{tag}{suffix}": report for suffix, report in evaluate_decodings(

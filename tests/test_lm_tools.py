@@ -67,6 +67,26 @@ def test_gzip_binary_pruning_and_manifest_input(tmp_path, an4):
     assert a.sentence_score(words) == pytest.approx(b.sentence_score(words), abs=1e-3)
 
 
+def test_crops_teach_the_lm_single_words_and_short_phrases(tmp_path):
+    from ctcasr.decoding.lm import WordLM
+    from ctcasr.decoding.lm_build import word_runs
+
+    assert list(word_runs(["a b c", "d"], 2)) == ["a", "b", "c", "a b", "b c", "d"]
+    text, spelled = tmp_path / "text.txt", tmp_path / "spelled.txt"
+    text.write_text("he said you are here\nhe and you\n" * 5)
+    spelled.write_text("r o b e r t\n")
+    plain, cropped = tmp_path / "plain.arpa", tmp_path / "cropped.arpa"
+    assert run_cli("lm", "build", text, spelled, "--out", plain).returncode == 0
+    result = run_cli("lm", "build", text, "--crops", spelled, "--crop-words", "3", "--out", cropped)
+    assert result.returncode == 0, result.stderr
+    assert "25 sentences" in result.stdout  # 10 + the 6 + 5 + 4 runs of one to three spelled letters
+    alone = lambda path, word: WordLM(path, _Chars()).sentence_score([word])  # noqa: E731
+    assert alone(plain, "he") > alone(plain, "e")  # without crops "he" alone is likelier than the letter
+    assert alone(cropped, "e") > alone(cropped, "he")  # with them the letter spoken alone wins
+    assert_user_error(run_cli("lm", "build", text, "--crops", spelled, "--crop-words", "0", "--out",
+                              tmp_path / "x.arpa"), "--crop-words")
+
+
 @pytest.mark.parametrize(("args", "problem"), [
     (["--order", "7"], "--order must be between 1 and 6"),
     (["--prune", "1,1"], "unigrams cannot be pruned"),

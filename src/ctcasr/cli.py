@@ -237,7 +237,8 @@ def cmd_lm_build(args: argparse.Namespace) -> None:
         prune = tuple(int(p) for p in _split_list(args.prune or ""))
     except ValueError:
         raise UserError(f"--prune takes comma-separated whole numbers, e.g. 0,1,1; got {args.prune!r}") from None
-    stats = build_lm(args.texts, args.out, order=args.order, prune=prune, tokenizer=tokenizer)
+    stats = build_lm(args.texts, args.out, order=args.order, prune=prune, tokenizer=tokenizer, crops=args.crops,
+                     crop_words=args.crop_words)
     counts = " ".join(f"{n}-grams={c}" for n, c in stats.counts.items())
     print(f"{args.out}: {args.order}-gram Kneser-Ney LM of {stats.summary()}; {counts}")
 
@@ -459,6 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--order", type=int, default=3, help="n-gram order (1-6, default 3)")
     q.add_argument("--out", required=True, help="lm.arpa, lm.arpa.gz, or lm.bin (KenLM binary)")
     q.add_argument("--prune", help="minimum counts per order, e.g. 0,1,1 drops singleton bigrams and trigrams")
+    q.add_argument("--crops", action="append", default=[], metavar="TEXT",
+                   help="also every run of 1 to --crop-words words of this text's sentences, each as a sentence: "
+                        "the LM then expects single words and short phrases spoken alone, as a model trained with "
+                        "augment.crop_prob does (repeatable)")
+    q.add_argument("--crop-words", type=int, default=3, help="longest run --crops adds (default 3)")
     q.add_argument("--alphabet", default=None, help="the tokenizer's characters (default: lower-case a-z, space and "
                                                     "apostrophe)")
     q.add_argument("--model", default=None, help="keep the words this model can spell (subwords) or pronounce "

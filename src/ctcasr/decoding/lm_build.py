@@ -101,6 +101,16 @@ def normalised_sentences(lines: Iterable[str], tokenizer, stats: TextStats) -> I
         yield " ".join(words)
 
 
+def word_runs(sentences: Iterable[str], longest: int) -> Iterator[str]:
+    """Every run of 1 to `longest` consecutive words of each sentence, as a sentence of its own: with these in its
+    text an LM expects single words and short phrases spoken alone (what `augment.crop_prob` trains a model on)."""
+    for sentence in sentences:
+        words = sentence.split()
+        for n in range(1, min(longest, len(words)) + 1):
+            for start in range(len(words) - n + 1):
+                yield " ".join(words[start:start + n])
+
+
 def text_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """Files as given; a folder stands for the `.txt` (and `.txt.gz`) files below it, sorted."""
     out: list[Path] = []
@@ -117,9 +127,11 @@ def text_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def build_lm(texts: Sequence[str | os.PathLike], out: str | os.PathLike, order: int = 3,
-             prune: Sequence[int] = (), tokenizer=None, memory: str = "10%") -> TextStats:
+             prune: Sequence[int] = (), tokenizer=None, memory: str = "10%",
+             crops: Sequence[str | os.PathLike] = (), crop_words: int = 3) -> TextStats:
     """Estimate a Kneser-Ney n-gram LM of `texts` into `out` (.arpa, .arpa.gz, or .bin for a KenLM binary), of the
-    words `tokenizer` can spell (default: the default characters)."""
+    words `tokenizer` can spell (default: the default characters); the sentences of `crops` are added as their
+    `word_runs` of up to `crop_words` words."""
     if tokenizer is None:
         from ctcasr.units.char import CharTokenizer
 
@@ -130,8 +142,10 @@ def build_lm(texts: Sequence[str | os.PathLike], out: str | os.PathLike, order: 
         raise UserError(f"--prune takes up to {order} non-decreasing counts, one per order (got {list(prune)})")
     if prune and prune[0] != 0:
         raise UserError("--prune: unigrams cannot be pruned (the first count must be 0)")
+    if crops and crop_words < 1:
+        raise UserError(f"--crop-words must be at least 1 (got {crop_words})")
     out = check_output_file(out)
-    texts = text_files(texts)
+    sources = [(path, 0) for path in text_files(texts)] + [(path, crop_words) for path in text_files(crops)]
     lmplz = kenlm_tool("lmplz")
     binary = out.suffix in (".bin", ".binary", ".klm")
     build_binary = kenlm_tool("build_binary") if binary else None
@@ -146,8 +160,11 @@ def build_lm(texts: Sequence[str | os.PathLike], out: str | os.PathLike, order: 
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
                                        text=True, encoding="utf-8")
             try:
-                for text in texts:
-                    for sentence in normalised_sentences(read_text_lines(text), tokenizer, stats):
+                for text, runs in sources:
+                    lines = read_text_lines(text)
+                    if runs:
+                        lines = word_runs((normalise(line) for line in lines), runs)
+                    for sentence in normalised_sentences(lines, tokenizer, stats):
                         process.stdin.write(sentence + "\n")
             except BrokenPipeError:
                 pass
@@ -156,7 +173,7 @@ def build_lm(texts: Sequence[str | os.PathLike], out: str | os.PathLike, order: 
                     process.stdin.close()
                 code = process.wait()
         if stats.sentences == 0:
-            raise UserError(f"no text to build a language model from in {', '.join(map(str, texts))}")
+            raise UserError(f"no text to build a language model from in {', '.join(str(p) for p, _ in sources)}")
         if code != 0:
             last = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
             raise UserError(f"lmplz failed ({last[0][:200] if last else f'exit code {code}'})")
