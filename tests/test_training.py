@@ -18,7 +18,7 @@ from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
 from ctcasr.data.manifest import write_manifest
 from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.evaluation import char_errors
-from ctcasr.training import CTCTask, better
+from ctcasr.training import CTCTask, RunRecorder, better
 
 RECIPE = REPO / "recipes" / "an4_ds2.yaml"
 
@@ -193,3 +193,11 @@ def test_best_epoch_is_the_lowest_dev_wer_and_ties_go_to_the_lower_dev_loss():
     assert not better(58.47, 1.26, 58.47, 1.25)
     assert not better(None, 1.0, 58.47, 1.25)  # no dev WER: never best
     assert better(99.0, None, float("inf"), float("inf"))  # the first epoch always is
+
+
+def test_a_resumed_fine_tune_still_names_the_checkpoint_it_started_from(tmp_path):
+    recorder = RunRecorder(tmp_path, load_recipe(None, []), "ctcasr train r.yaml")
+    recorder.init_from = {"path": "models/an4_stream.pt", "sha256": "f2d4"}
+    resumed = RunRecorder(tmp_path, load_recipe(None, []), "ctcasr train r.yaml --resume")
+    resumed.load_state_dict(recorder.state_dict())  # what Lightning's checkpoint carries across a resume
+    assert resumed.init_from == recorder.init_from

@@ -299,7 +299,7 @@ class RunRecorder(Callback):
         return {"history": self.history, "best_wer": self.best_wer, "best_loss": self.best_loss,
                 "best_epoch": self.best_epoch,
                 "train_seconds": self.train_seconds, "audio_seconds": self.audio_seconds,
-                "resumed_at": self.resumed_at, "epoch_base": 1,
+                "resumed_at": self.resumed_at, "epoch_base": 1, "init_from": self.init_from,
                 "wall_seconds": self._wall_before + (time.time() - self._fit_start if self._fit_start else 0.0)}
 
     def load_state_dict(self, state: dict) -> None:
@@ -308,6 +308,7 @@ class RunRecorder(Callback):
         self.best_wer, self.best_epoch = state["best_wer"], state["best_epoch"] + shift
         self.best_loss = state.get("best_loss", math.inf)
         self.resumed_at = [e + shift for e in state.get("resumed_at", [])]
+        self.init_from = state.get("init_from")  # a resumed fine-tune still names what it started from
         self.train_seconds, self.audio_seconds = state["train_seconds"], state["audio_seconds"]
         self._wall_before = state["wall_seconds"]
 
