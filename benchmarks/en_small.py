@@ -31,21 +31,16 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import torch
+from derived_sets import isolated_words, pooled, telephone_copy
 
-from ctcasr.audio import load
-from ctcasr.augment import cut_points, mu_law, telephone_band, trim_silence
-from ctcasr.checkpoint import load_model, read_checkpoint
-from ctcasr.data.manifest import Utterance, read_manifest, write_manifest
+from ctcasr.checkpoint import read_checkpoint
 from ctcasr.decoding.settings import load_decoding, model_decoding_path
 from ctcasr.evaluate import evaluate_decodings, evaluate_manifest
 from ctcasr.files import write_json
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.report import update_readme
 from ctcasr.tune_lm import open_tokenizer
-from ctcasr.word_alignment import align_utterances
 
 LJ_TEXT = "../shared/data/ljspeech-metadata-full.csv"
 TARGETS = {"so762_wer_greedy": 35.0, "so762_wer_greedy_stretch": 25.0, "so762_wer_lm": 28.0,
@@ -56,58 +51,6 @@ def ctcasr(*args: str) -> None:
     command = [str(Path(sys.executable).with_name("ctcasr")), *map(str, args)]
     print("$", shlex.join(command[1:]), flush=True)
     subprocess.run(command, check=True)
-
-
-def pooled(manifests: list[str], out: Path) -> Path:
-    """One manifest holding several (absolute paths), e.g. both dev sets for tuning."""
-    write_manifest(out, [u for m in manifests for u in read_manifest(m)], relative=False)
-    return out
-
-
-def telephone_copy(manifest: str, out_dir: Path) -> Path:
-    """Each utterance as an 8 kHz file through a 300-3400 Hz band and G.711 mu-law, as a phone line gives it."""
-    rows = []
-    for u in read_manifest(manifest):
-        wave = telephone_band(load(u.audio_filepath, 16000), 16000, highpass_hz=300.0)
-        narrow = mu_law(load_resampled(wave))
-        path = out_dir / "audio" / f"{Path(u.audio_filepath).stem}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, narrow, 8000, subtype="PCM_16")
-        rows.append(Utterance(str(path), u.duration, u.text, u.id, u.speaker))
-    out = out_dir / f"{Path(manifest).parent.name}_{Path(manifest).stem}_telephone.jsonl"
-    write_manifest(out, rows, relative=False)
-    return out
-
-
-def load_resampled(wave: np.ndarray) -> np.ndarray:
-    import soxr
-
-    return soxr.resample(wave, 16000, 8000, quality="HQ").astype(np.float32)
-
-
-def isolated_words(aligner_path: str, manifest: str, out_dir: Path, tight: bool = False) -> Path:
-    """Single words cut from each utterance: a forced alignment places each word's tokens, and a word's audio runs
-    from the quietest point of the gap before it to the quietest point of the gap after it (CTC's token spikes are
-    much shorter than the word, so cutting at the spikes would clip it, and half-way between them often cuts into
-    a word). `tight`: then trimmed to its speech by energy with
-    10 ms left each side, as a word recorded on its own and cut closely."""
-    aligned, problems = align_utterances(load_model(aligner_path), read_manifest(manifest), batch_seconds=0)
-    assert not problems, problems
-    rows = []
-    for u in aligned:
-        wave = load(u.audio_filepath, 16000)
-        for index, word in enumerate(u.text.split()):
-            start, end = cut_points(wave, 16000, u.words, index, index + 1)
-            clip = wave[int(start * 16000):int(end * 16000)]
-            if tight:
-                clip = trim_silence(clip, 16000, (0.01, 0.01))
-            path = out_dir / "audio" / f"{u.id}_{index:02d}.flac"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, clip, 16000)
-            rows.append(Utterance(str(path), round(clip.size / 16000, 4), word, f"{u.id}_{index:02d}", u.speaker))
-    out = out_dir / f"{Path(manifest).parent.name}_{Path(manifest).stem}_words{'_tight' if tight else ''}.jsonl"
-    write_manifest(out, rows, relative=False)
-    return out
 
 
 def result(report: dict, what: str, command: str, extra: dict | None = None) -> dict:
