@@ -3,7 +3,7 @@ force-aligned word boundaries, and pooled manifests for tuning.
 
     python benchmarks/derived_sets.py [--aligner models/an4_ds2.pt] [--dev data/an4/dev.jsonl] [--out DIR]
 
-writes DIR/an4_dev_words.jsonl (single words, as `benchmarks/en_small.py` measures them) and
+writes DIR/words_an4/an4_dev_words.jsonl (single words, as `benchmarks/en_small.py` measures them) and
 DIR/an4_dev_and_words.jsonl (AN4 dev + those words, absolute paths): the tuning set of the AN4 models' decoding
 files, so that alpha / beta suit a letter or digit spoken alone as well as a whole utterance.
 """
