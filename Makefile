@@ -105,18 +105,31 @@ bench-en-small: install
 		--init-summary $(basename $(CHAR_GENERAL_MODEL))/train_summary.json \
 		--init-summary $(basename $(GENERAL_MODEL))/phone_stage/train_summary.json --alphas 0.25,0.5,0.8 --betas=-1,0,1
 
+# Word times for AN4 train (the crops of the two-stage AN4 recipes), from en_small's forced alignment.
+data/an4/train_aligned.jsonl:
+	$(BIN)/ctcasr align --model $(GENERAL_MODEL) --manifest data/an4/train.jsonl --out $@
+
+# An AN4 model's decoding file: lexicon search + a 3-gram of AN4's training transcripts and their word runs
+# (lm build --crops) beside the model, alpha / beta tuned on AN4 dev + the single words cut from it.
+define tune_an4_crops
+	$(BIN)/ctcasr lm build data/an4/train.jsonl --crops data/an4/train.jsonl \
+		--out $(basename $(1))/an4_train_crops_3gram.arpa
+	$(BIN)/python benchmarks/derived_sets.py --aligner $(MODEL) --dev data/an4/dev.jsonl --out runs/an4_derived
+	$(BIN)/ctcasr tune-lm --model $(1) --manifest runs/an4_derived/an4_dev_and_words.jsonl \
+		--lm $(basename $(1))/an4_train_crops_3gram.arpa --out $(basename $(1)).decoding.yaml \
+		--beam 32 --alphas=0.25,0.5,0.75,1,1.5 --betas=-1,0,1,2,3
+endef
+
 # The streaming AN4 model in two runs (about 40 + 50 minutes on a 2-core CPU): unidirectional GRUs + look-ahead
 # emitting characters (recipes/an4_stream.yaml), then its encoder fine-tuned to emit phones with a longer look-ahead,
 # channel augmentation and word-aligned crops (recipes/an4_stream_phone.yaml; word times from en_small's alignment).
 # The last epoch is shipped: its LM-decoded dev WER is lower than the greedy-best epoch's.
 STREAM_MODEL ?= models/an4_stream.pt
-train-an4-stream: install
+train-an4-stream: install data/an4/train_aligned.jsonl
 	$(BIN)/ctcasr train recipes/an4_stream.yaml
 	mkdir -p $(basename $(STREAM_MODEL))/char_stage
 	cp runs/an4_stream/train_summary.json runs/an4_stream/history.json runs/an4_stream/*.png \
 		$(basename $(STREAM_MODEL))/char_stage/
-	test -f data/an4/train_aligned.jsonl || $(BIN)/ctcasr align --model $(GENERAL_MODEL) \
-		--manifest data/an4/train.jsonl --out data/an4/train_aligned.jsonl
 	$(BIN)/ctcasr train recipes/an4_stream_phone.yaml
 	cp runs/an4_stream_phone/last.pt $(STREAM_MODEL)
 	cp runs/an4_stream_phone/train_summary.json runs/an4_stream_phone/history.json runs/an4_stream_phone/*.png \
@@ -126,12 +139,7 @@ train-an4-stream: install
 # (lm build --crops), alpha / beta tuned on AN4 dev + single words cut from it (the stream uses it too).
 tune-an4-stream: install
 	mkdir -p $(basename $(STREAM_MODEL))
-	$(BIN)/ctcasr lm build data/an4/train.jsonl --crops data/an4/train.jsonl \
-		--out $(basename $(STREAM_MODEL))/an4_train_crops_3gram.arpa
-	$(BIN)/python benchmarks/derived_sets.py --aligner $(MODEL) --dev data/an4/dev.jsonl --out runs/an4_derived
-	$(BIN)/ctcasr tune-lm --model $(STREAM_MODEL) --manifest runs/an4_derived/an4_dev_and_words.jsonl \
-		--lm $(basename $(STREAM_MODEL))/an4_train_crops_3gram.arpa --out $(basename $(STREAM_MODEL)).decoding.yaml \
-		--beam 32 --alphas=0.25,0.5,0.75,1,1.5 --betas=-1,0,1,2,3
+	$(call tune_an4_crops,$(STREAM_MODEL))
 
 # ONNX export: parity with PyTorch on AN4 test, onnxruntime vs PyTorch speed, the int8 model's size and WER.
 bench-export: install
@@ -149,13 +157,11 @@ bench-server: install
 # results/an4_deepspeech2_phone.json; its curves and summary go to models/an4_phone/base_stage/), then fine-tuned
 # with channel augmentation and word-aligned crops (recipes/an4_phone_words.yaml, 30 min; the last epoch is
 # shipped), then its decoding file (tune-an4-phone).
-train-an4-phone: install
+train-an4-phone: install data/an4/train_aligned.jsonl
 	$(BIN)/python benchmarks/models.py deepspeech2_phone --train
 	mkdir -p $(basename $(PHONE_MODEL))/base_stage
 	cp runs/an4_ds2_phone/train_summary.json runs/an4_ds2_phone/history.json runs/an4_ds2_phone/*.png \
 		$(basename $(PHONE_MODEL))/base_stage/
-	test -f data/an4/train_aligned.jsonl || $(BIN)/ctcasr align --model $(GENERAL_MODEL) \
-		--manifest data/an4/train.jsonl --out data/an4/train_aligned.jsonl
 	$(BIN)/ctcasr train recipes/an4_phone_words.yaml
 	cp runs/an4_phone_words/last.pt $(PHONE_MODEL)
 	cp runs/an4_phone_words/train_summary.json runs/an4_phone_words/history.json runs/an4_phone_words/*.png \
@@ -165,12 +171,7 @@ train-an4-phone: install
 # Its decoding file: lexicon search + the AN4-train 3-gram with word runs, alpha / beta tuned on AN4 dev + its
 # single words; then AN4 test once and the dev-derived robustness sets.
 tune-an4-phone: install
-	$(BIN)/ctcasr lm build data/an4/train.jsonl --crops data/an4/train.jsonl \
-		--out $(basename $(PHONE_MODEL))/an4_train_crops_3gram.arpa
-	$(BIN)/python benchmarks/derived_sets.py --aligner $(MODEL) --dev data/an4/dev.jsonl --out runs/an4_derived
-	$(BIN)/ctcasr tune-lm --model $(PHONE_MODEL) --manifest runs/an4_derived/an4_dev_and_words.jsonl \
-		--lm $(basename $(PHONE_MODEL))/an4_train_crops_3gram.arpa --out $(basename $(PHONE_MODEL)).decoding.yaml \
-		--beam 32 --alphas=0.25,0.5,0.75,1,1.5 --betas=-1,0,1,2,3
+	$(call tune_an4_crops,$(PHONE_MODEL))
 	$(BIN)/ctcasr evaluate --model $(PHONE_MODEL) --manifest data/an4/test.jsonl --out results/an4_phone_test_lm.json
 	$(BIN)/ctcasr evaluate --model $(PHONE_MODEL) --manifest data/an4/test.jsonl --decoder greedy \
 		--out results/an4_phone_test.json
