@@ -73,6 +73,8 @@ class ConvFrontEnd(nn.Module):
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = feats.unsqueeze(1)  # (B, 1, F, T)
         for block, kernel, stride in zip(self.blocks, self.time_kernels, self.time_strides, strict=True):
+            if x.shape[1] > 1:  # oneDNN runs multi-channel convs ~3x faster channels-last on CPU (same maths)
+                x = x.contiguous(memory_format=torch.channels_last)
             x = block(x)
             lengths = conv_output_length(lengths, kernel, stride)
             mask = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]
