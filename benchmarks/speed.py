@@ -160,7 +160,7 @@ def inference(model: str, manifest: str, audio_seconds: float, sample: str) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipes", nargs="+", default=["recipes/an4_ds2.yaml"])
+    parser.add_argument("--recipes", nargs="*", default=["recipes/an4_ds2.yaml"])  # none: inference only
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)

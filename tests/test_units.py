@@ -176,6 +176,27 @@ def test_init_from_a_model_with_other_units_keeps_its_encoder_and_starts_a_fresh
     assert all(torch.equal(same[k], v) for k, v in chars.weights().items())
 
 
+def test_init_from_a_smaller_phone_set_keeps_the_output_rows_of_the_shared_phones(an4, tmp_path):
+    lexicon = an4["train"].parent / "lexicon.dic"
+    bigger = tmp_path / "bigger.dic"
+    bigger.write_text(lexicon.read_text() + "the DH AH\nshe SH IY\n")
+    base = ["model.preset=ds2_tiny", "text.units=phone", f"data.train_manifest={an4['train']}"]
+    torch.manual_seed(0)
+    small = build_asr_model(load_recipe(None, [*base, f"text.lexicon=[{lexicon}]"]))
+    save_checkpoint(tmp_path / "small.pt", small)
+    large = build_asr_model(load_recipe(None, [*base, f"text.lexicon=[{bigger}]"]))
+    new = [u for u in large.tokenizer.vocab if u not in small.tokenizer.vocab]
+    assert sorted(new) == ["DH", "SH"]
+    fresh = large.head.output.weight.detach().clone()
+    weights = starting_weights(read_checkpoint(tmp_path / "small.pt"), large)
+    for i, unit in enumerate(large.tokenizer.vocab):
+        source = None if unit in new else small.tokenizer.vocab.index(unit)
+        expected = fresh[i] if source is None else small.head.output.weight[source]
+        assert torch.equal(weights["head.output.weight"][i], expected), unit
+        if source is not None:
+            assert torch.equal(weights["head.output.bias"][i], small.head.output.bias[source])
+
+
 def test_init_from_a_shorter_look_ahead_starts_as_the_same_function(tmp_path):
     streaming = ["model.preset=ds2_tiny", "model.bidirectional=false", "features.normalize=none"]
     torch.manual_seed(0)

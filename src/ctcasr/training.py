@@ -536,11 +536,27 @@ def starting_weights(source: dict, model: torch.nn.Module) -> dict:
     if source.get("tokenizer") == model.tokenizer.to_dict():
         return weights
     theirs = source.get("tokenizer") if isinstance(source.get("tokenizer"), dict) else {}
+    head, shared = shared_head_rows(weights, model, tokenizer_from_dict(theirs) if theirs else None)
     print(f"init_from: the checkpoint's output units ({theirs.get('kind')}) differ from the recipe's "
           f"({model.tokenizer.kind}, {len(model.tokenizer)} tokens): its encoder is loaded, the CTC head starts "
-          f"fresh", flush=True)
-    fresh = {k: v for k, v in model.state_dict().items() if k.startswith("head.")}
-    return {**{k: v for k, v in weights.items() if not k.startswith("head.")}, **fresh}
+          f"fresh except the {shared} units both have", flush=True)
+    return {**{k: v for k, v in weights.items() if not k.startswith("head.")}, **head}
+
+
+def shared_head_rows(weights: dict, model: torch.nn.Module,
+                     source_tokenizer: Tokenizer | None) -> tuple[dict, int]:
+    """A fresh CTC head for `model`, with the source's output rows copied for the units both tokenizers have
+    (the blank, and e.g. the phones of a smaller phone set), so those start where the source left them."""
+    head = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("head.")}
+    if source_tokenizer is None or source_tokenizer.kind != model.tokenizer.kind:
+        return head, 0
+    theirs = {unit: i for i, unit in enumerate(source_tokenizer.vocab)}
+    pairs = [(i, theirs[unit]) for i, unit in enumerate(model.tokenizer.vocab) if unit in theirs]
+    for key, value in head.items():
+        if key in weights and weights[key].shape[1:] == value.shape[1:]:
+            for mine, source in pairs:
+                value[mine] = weights[key][source]
+    return head, len(pairs)
 
 
 def better(wer: float | None, loss: float | None, best_wer: float, best_loss: float) -> bool:
