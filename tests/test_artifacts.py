@@ -42,3 +42,19 @@ def test_url_artifact_is_downloaded_and_verified(tmp_path, server, mirror):  # n
     assert_user_error(bad, "sha256 checksum mismatch", "0" * 64)
     assert not (tmp_path / "bad" / "test-clean.tar.gz").exists()
     assert_user_error(run_cli("download", "nope", "--registry", registry), "unknown artifact 'nope'")
+
+
+def test_a_copied_model_takes_the_lm_its_decoding_file_borrows_from_another_model(tmp_path):
+    from ctcasr.artifacts import copy_model
+
+    models = tmp_path / "models"
+    (models / "general").mkdir(parents=True)
+    arpa = "\\data\\\nngram 1=3\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 yes\n\n\\end\\\n"
+    (models / "general" / "lm.arpa").write_text(arpa)
+    (models / "other.pt").write_bytes(b"not read")
+    (models / "other.decoding.yaml").write_text(yaml.safe_dump({"decoding": {"decoder": "beam",
+                                                                              "lm": "general/lm.arpa"}}))
+    copied = copy_model(models / "other.pt", tmp_path / "out")
+    assert copied == tmp_path / "out" / "other.pt" and copied.read_bytes() == b"not read"
+    assert (tmp_path / "out" / "general" / "lm.arpa").read_text() == (models / "general" / "lm.arpa").read_text()
+    assert (tmp_path / "out" / "other.decoding.yaml").is_file()

@@ -106,12 +106,26 @@ def copy_model(path: Path, out_dir: str | os.PathLike) -> Path:
     from ctcasr.files import atomic_path, check_output_dir
 
     out = check_output_dir(out_dir)
-    sources = [path, path.with_name(f"{path.stem}.decoding.yaml")]
+    decoding = path.with_name(f"{path.stem}.decoding.yaml")
+    sources = [path, decoding, *decoding_files(decoding)]
     assets = path.with_suffix("")
     sources += sorted(p for p in assets.rglob("*") if p.is_file()) if assets.is_dir() else []
-    for source in sources:
+    for source in dict.fromkeys(sources):
         if source.is_file():
             target = out / source.relative_to(path.parent)
             with atomic_path(target) as tmp:
                 shutil.copyfile(source, tmp)
     return out / path.name
+
+
+def decoding_files(decoding: Path) -> list[Path]:
+    """The files a model's decoding settings name (LM, rescoring LM, hotwords) that lie beside it, e.g. another
+    shipped model's LM: they travel with the model so its relative paths keep working."""
+    if not decoding.is_file():
+        return []
+    from ctcasr.decoding.settings import load_decoding
+
+    config = load_decoding(decoding)
+    named = [Path(v) for v in (config.lm, config.rescore_lm, config.hotwords) if v]
+    root = decoding.parent.resolve()
+    return [p for p in named if p.is_file() and p.resolve().is_relative_to(root)]
