@@ -546,14 +546,19 @@ def starting_weights(source: dict, model: torch.nn.Module) -> dict:
 def shared_head_rows(weights: dict, model: torch.nn.Module,
                      source_tokenizer: Tokenizer | None) -> tuple[dict, int]:
     """A fresh CTC head for `model`, with the source's output rows copied for the units both tokenizers have
-    (the blank, and e.g. the phones of a smaller phone set), so those start where the source left them."""
+    (the blank, and e.g. the phones of a smaller phone set), so those start where the source left them. When
+    some are shared, the new units start silent (zero weights, a bias 10 below the source's lowest), so the model
+    first computes what the source did and learns the new units from there."""
     head = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("head.")}
     if source_tokenizer is None or source_tokenizer.kind != model.tokenizer.kind:
         return head, 0
     theirs = {unit: i for i, unit in enumerate(source_tokenizer.vocab)}
     pairs = [(i, theirs[unit]) for i, unit in enumerate(model.tokenizer.vocab) if unit in theirs]
+    if not pairs:
+        return head, 0
     for key, value in head.items():
         if key in weights and weights[key].shape[1:] == value.shape[1:]:
+            value.copy_(weights[key].min() - 10.0 if key.endswith("bias") else torch.zeros_like(value))
             for mine, source in pairs:
                 value[mine] = weights[key][source]
     return head, len(pairs)
