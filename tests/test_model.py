@@ -159,3 +159,21 @@ def test_greedy_collapses_repeats_and_drops_blanks():
     assert greedy_decode(log_probs, torch.tensor([10])) == [[1, 1, 2, 3]]
     two = torch.cat([log_probs, log_probs.flip(1)])
     assert greedy_decode(two, torch.tensor([10, 3])) == [[1, 1, 2, 3], [3]]
+
+
+def test_deepspeech2_convolutions_compute_the_same_channels_last_as_in_nchw():
+    """The front end runs multi-channel convolutions channels-last for speed: the same maths as plain NCHW."""
+    model = build_asr_model(load_recipe(None, ["model.preset=ds2_an4_cpu"])).eval()
+    front = model.encoder.conv
+    feats, lengths = torch.randn(3, 64, 240), torch.tensor([240, 180, 90])
+    with torch.no_grad():
+        fast, fast_lengths = front(feats, lengths)
+        x = feats.unsqueeze(1)
+        for block, kernel, stride in zip(front.blocks, front.time_kernels, front.time_strides, strict=True):
+            x = block(x.contiguous())
+            lengths = (lengths + 2 * (kernel // 2) - kernel) // stride + 1
+            x = x.masked_fill(~(torch.arange(x.shape[-1])[None, :] < lengths[:, None])[:, None, None, :], 0.0)
+            assert x.is_contiguous()
+    reference = x.reshape(3, -1, x.shape[-1]).transpose(1, 2)
+    assert torch.equal(fast_lengths, lengths)
+    assert torch.allclose(fast, reference, atol=1e-4, rtol=1e-4)
