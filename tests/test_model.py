@@ -9,6 +9,7 @@ from ctcasr.config import load_recipe
 from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.errors import UserError
 from ctcasr.models import PRESETS, model_config
+from ctcasr.models.deepspeech2 import conv_output_length
 from ctcasr.training import build_asr_model
 
 TINY = {"deepspeech2": "ds2_tiny", "quartznet": "quartznet_tiny", "conformer": "conformer_tiny"}
@@ -171,7 +172,7 @@ def test_deepspeech2_convolutions_compute_the_same_channels_last_as_in_nchw():
         x = feats.unsqueeze(1)
         for block, kernel, stride in zip(front.blocks, front.time_kernels, front.time_strides, strict=True):
             x = block(x.contiguous())
-            lengths = (lengths + 2 * (kernel // 2) - kernel) // stride + 1
+            lengths = conv_output_length(lengths, kernel, stride)
             x = x.masked_fill(~(torch.arange(x.shape[-1])[None, :] < lengths[:, None])[:, None, None, :], 0.0)
             assert x.is_contiguous()
     reference = x.reshape(3, -1, x.shape[-1]).transpose(1, 2)

@@ -558,7 +558,7 @@ def shared_head_rows(weights: dict, model: torch.nn.Module,
         return head, 0
     for key, value in head.items():
         if key in weights and weights[key].shape[1:] == value.shape[1:]:
-            value.copy_(weights[key].min() - 10.0 if key.endswith("bias") else torch.zeros_like(value))
+            value.fill_(weights[key].min() - 10.0) if key.endswith("bias") else value.zero_()
             for mine, source in pairs:
                 value[mine] = weights[key][source]
     return head, len(pairs)
