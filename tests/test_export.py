@@ -95,7 +95,8 @@ def test_torchscript_matches_pytorch(tmp_path, an4_items):
 
 
 @pytest.mark.parametrize("settings", [["model.rnn_type=lstm", "model.bidirectional=false"],
-                                      ["model.rnn_layers=0", "model.activation=relu"]])
+                                      ["model.rnn_layers=0", "model.activation=relu"],
+                                      ["model.chunk=4", "model.right_context=2", "model.rnn_layers=2"]])
 def test_other_deepspeech2_shapes_export(tmp_path, settings):
     from ctcasr.checkpoint import save_checkpoint
     from ctcasr.config import load_recipe

@@ -47,10 +47,11 @@ def test_published_sizes():
     assert config.rnn_layers == 5 and config.rnn_hidden == 800 and config.bidirectional
 
 
-@pytest.mark.parametrize("arch", sorted(TINY))
-def test_batching_does_not_change_an_utterance_output(arch):
+@pytest.mark.parametrize(("arch", "overrides"), [(arch, []) for arch in sorted(TINY)] + [
+    ("deepspeech2", ["model.chunk=5", "model.right_context=3"])])
+def test_batching_does_not_change_an_utterance_output(arch, overrides):
     torch.manual_seed(0)
-    model = tiny(arch).eval()
+    model = tiny(arch, *overrides).eval()
     for module in model.modules():  # BatchNorm with non-trivial statistics, so padding would show
         if isinstance(module, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
             module.running_mean.normal_()
@@ -178,3 +179,28 @@ def test_deepspeech2_convolutions_compute_the_same_channels_last_as_in_nchw():
     reference = x.reshape(3, -1, x.shape[-1]).transpose(1, 2)
     assert torch.equal(fast_lengths, lengths)
     assert torch.allclose(fast, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_a_chunked_deepspeech2_sees_a_bounded_future():
+    """Latency-controlled BRNN: output frames before a change in the audio stay the same once the change is past
+    their chunk, its right context and the convolutions' reach; a whole-utterance BRNN's all change."""
+    torch.manual_seed(0)
+    wave = torch.randn(1, 32000) * 0.1
+    changed = wave.clone()
+    changed[0, 24000:] = torch.randn(8000) * 0.1  # from frame ~75 of 20 ms on
+    for chunk, bounded in ((4, True), (0, False)):
+        torch.manual_seed(0)
+        model = tiny("deepspeech2", f"model.chunk={chunk}", f"model.right_context={2 if chunk else 0}",
+                     "features.normalize=none").eval()
+        with torch.no_grad():
+            before, after = (model(w, torch.tensor([32000]))[0][0] for w in (wave, changed))
+        same = (before - after).abs().amax(dim=-1) < 1e-6
+        assert bool(same[:60].all()) is bounded
+        assert not bool(same[-20:].any())
+
+
+def test_chunked_deepspeech2_settings_are_checked():
+    with pytest.raises(UserError, match="model.chunk"):
+        tiny("deepspeech2", "model.chunk=4", "model.rnn_type=lstm")
+    with pytest.raises(UserError, match="model.right_context"):
+        tiny("deepspeech2", "model.right_context=2")

@@ -97,7 +97,9 @@ def tiny_streaming_model(*overrides: str):
 
 @pytest.mark.parametrize("overrides", [["model.lookahead=3"], [],
                                        ["model.conv_strides=[[2,3],[2,1]]", "model.conv_kernels=[[41,5],[21,3]]",
-                                        "model.lookahead=1", "model.rnn_type=lstm"]])
+                                        "model.lookahead=1", "model.rnn_type=lstm"],
+                                       ["model.bidirectional=true", "model.chunk=4", "model.right_context=3"],
+                                       ["model.bidirectional=true", "model.chunk=5", "model.lookahead=2"]])
 def test_acoustic_stream_equals_the_offline_pass(overrides):
     from ctcasr.acoustic import TorchAcoustic
     from ctcasr.streaming import AcousticStream
@@ -161,6 +163,21 @@ def test_session_text_equals_offline_and_resamples(streaming_checkpoint, an4_ite
         session.accept(pcm8k[i:i + 800])
     session.finish()
     assert session.finals and session.finals[-1].end == pytest.approx(wave.size / 16000, abs=0.1)
+
+
+def test_the_shipped_chunked_model_streams_what_it_transcribes(an4_items):
+    """an4_chunked (latency-controlled BRNN) with its beam search + LM: streamed in 100 ms pieces = offline."""
+    from ctcasr import load
+    from ctcasr.audio import load as load_audio
+
+    recognizer = load(REPO / "models" / "an4_chunked.pt")
+    for item in an4_items["test"][:3]:
+        wave = load_audio(item.audio_filepath, 16000)
+        session = recognizer.stream(endpoint_seconds=None)
+        for i in range(0, wave.size, 1600):
+            session.accept(wave[i:i + 1600])
+        session.finish()
+        assert session.text == recognizer.transcribe(wave, sample_rate=16000).text != ""
 
 
 def test_endpoints_split_segments_at_pauses(streaming_checkpoint):

@@ -1,11 +1,13 @@
 """Streaming acoustic model: audio arrives in pieces of any size, CTC log-prob frames leave as soon as they are
 final, and the frames equal those of the offline forward pass over the whole utterance (to float rounding).
 
-Works for streamable DeepSpeech2 models (unidirectional RNNs, features without per-utterance statistics): every
+Works for streamable DeepSpeech2 models (unidirectional or chunked bidirectional RNNs, features without
+per-utterance statistics): every
 stage before the RNNs is local in time, so a frame is final once the audio its receptive field covers has
 arrived. Features are computed for new final frames from the audio they need; the convolutions run on the
 feature frames their new outputs need (a window aligned to the total stride, so strides line up with the offline
-pass); the RNNs continue from their saved state; the look-ahead row convolution waits for its future frames.
+pass); the RNNs continue from their saved state (chunked ones once a chunk and its right context have arrived);
+the look-ahead row convolution waits for its future frames.
 `finish()` flushes the end with the offline pass's zero padding and masks.
 """
 
@@ -30,7 +32,8 @@ def check_streamable(model) -> None:
     if model.arch != "deepspeech2" or not model.encoder.streamable:
         kind = "bidirectional" if model.arch == "deepspeech2" else "not a streaming architecture"
         raise UserError(f"this model ({model.arch}, {kind}) needs the whole utterance; streaming needs a "
-                        "unidirectional DeepSpeech2 model (e.g. recipes/an4_stream.yaml, shipped as an4_stream)")
+                        "unidirectional or chunked (model.chunk) DeepSpeech2 model (e.g. recipes/an4_stream.yaml, "
+                        "shipped as an4_stream)")
     if model.features.config.normalize != "none":
         raise UserError("this model normalises features per utterance (features.normalize: utterance), which "
                         "needs the whole utterance; streaming models use features.normalize: none")
@@ -42,7 +45,10 @@ def lookahead_seconds(model) -> float:
     conv_right = 0
     for kernel, stride in reversed(_layers(model)):
         conv_right = conv_right * stride + kernel // 2
-    lookahead = model.encoder.config.lookahead * model.frame_seconds
+    m = model.encoder.config
+    lookahead = m.lookahead * model.frame_seconds
+    if m.chunk:  # the first frame of a chunk waits for the rest of it and its right context
+        lookahead += (m.chunk - 1 + m.right_context) * model.frame_seconds
     return (c.n_fft // 2 + conv_right * c.hop_length) / c.sample_rate + lookahead
 
 
@@ -63,6 +69,7 @@ class AcousticStream:
         self.feats_start = 0  # global index of self.feats[:, 0]
         self.conv_done = 0  # conv output frames already passed on
         self.states: list = [None] * len(model.encoder.rnns)
+        self.unchunked = torch.zeros(0, model.encoder.conv.output_size)  # conv frames waiting for a whole chunk
         self.pending = torch.zeros(0, 0)  # RNN outputs waiting for the look-ahead's future frames
         self.pending_start = 0
         self.emitted = 0  # log-prob frames returned
@@ -108,12 +115,30 @@ class AcousticStream:
         frames = self._conv(self.conv_done, last, total, end)
         self.conv_done = last
         x = frames
-        if x.shape[1] == 0:
+        if self.model.encoder.config.chunk:
+            x = self._chunks(frames[0], end)
+        elif x.shape[1] == 0:
             x = torch.zeros(1, 0, self.model.encoder.output_size)
         else:
             for i, layer in enumerate(self.model.encoder.rnns):
                 x, self.states[i] = layer.step(x, self.states[i])
         return self._head(x[0], end)
+
+    def _chunks(self, frames: torch.Tensor, end: bool) -> torch.Tensor:
+        """Chunked bidirectional RNNs: (1, T, D) outputs for every chunk whose right context has arrived."""
+        chunk, right = self.model.encoder.config.chunk, self.model.encoder.config.right_context
+        waiting = torch.cat([self.unchunked, frames])
+        outputs = [torch.zeros(0, self.model.encoder.output_size)]
+        while waiting.shape[0] >= chunk + right or (end and waiting.shape[0] > 0):
+            x, context = waiting[None, :chunk], waiting[chunk: chunk + right]
+            lengths = torch.tensor([x.shape[1] + context.shape[0]])
+            context = torch.nn.functional.pad(context, (0, 0, 0, right - context.shape[0]))[None, None]
+            for i, layer in enumerate(self.model.encoder.rnns):
+                x, context, self.states[i] = layer.chunked(x, context, lengths, chunk, self.states[i])
+            outputs.append(x[0])
+            waiting = waiting[chunk:]
+        self.unchunked = waiting
+        return torch.cat(outputs)[None]
 
     def _features_until(self, count: int, end: bool) -> None:
         """Compute feature frames up to `count` (global) from the audio they need."""

@@ -27,6 +27,10 @@ class DeepSpeech2Config:
     dropout: float = field(default=0.0, metadata=limits(0, 1, high_open=True))
     lookahead: int = field(default=0, metadata=limits(0, 100))  # frames of future context after the RNNs (a
     #                       row convolution, DeepSpeech2 paper section 3.5); for unidirectional, streaming models
+    chunk: int = field(default=0, metadata=limits(0, 1000))  # bidirectional GRUs whose backward direction sees
+    #                       only its chunk of this many output frames plus `right_context` (latency-controlled
+    #                       BRNN, Zhang et al. 2016): streamable with bounded look-ahead; 0 = the whole utterance
+    right_context: int = field(default=0, metadata=limits(0, 1000))  # frames past each chunk, in every layer
 
     def validate(self) -> None:
         """Checks across fields: one kernel and one stride pair per conv layer, all positive."""
@@ -38,6 +42,10 @@ class DeepSpeech2Config:
             if any(len(p) != 2 or min(p) < 1 for p in pairs):
                 raise UserError(f"model.{name} must be [frequency, time] pairs of positive whole numbers, "
                                 f"got {pairs}")
+        if self.chunk and not (self.bidirectional and self.rnn_type == "gru"):
+            raise UserError("model.chunk needs bidirectional GRUs (model.bidirectional: true, model.rnn_type: gru)")
+        if self.right_context and not self.chunk:
+            raise UserError("model.right_context needs model.chunk (the chunk it is the future of)")
 
 
 def conv_output_length(lengths: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -135,6 +143,63 @@ class RNNLayer(nn.Module):
         mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
         return self.dropout(out.masked_fill(~mask[:, :, None], 0.0))
 
+    def chunked(self, x: torch.Tensor, context: torch.Tensor, lengths: torch.Tensor, chunk: int,
+                state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Latency-controlled bidirectional layer over frames x (B, T, D) cut into chunks of `chunk` frames,
+        with each chunk's right context (B, K, R, D) as the layer below computed it for that chunk.
+
+        The forward direction runs over x from `state` (a stream's carried state; None = zeros), and over each
+        chunk's context from the state at the chunk's end; the backward direction runs over each chunk plus its
+        context from zeros. Returns the outputs for x, the outputs for the contexts (the next layer's
+        contexts) and the forward state after x. A stream that feeds one chunk at a time gets what one call
+        over the whole utterance gives.
+        """
+        batch, steps, _ = x.shape
+        count, right = context.shape[1], context.shape[2]
+        x, context = self.norm(x), self.norm(context)
+        forward, last = self.rnn(x, state)
+        hidden = forward.shape[-1]
+        starts = torch.arange(count, device=x.device) * chunk
+        # constant padding (enough for any length), so an exported graph keeps every shape symbolic
+        windows = _frames(x, starts, chunk, chunk).reshape(batch, count, chunk, -1)
+        windows = torch.cat([windows, context], dim=2).reshape(batch * count, chunk + right, -1)
+        valid = (lengths.to(x.device)[:, None] - starts).clamp(0, chunk + right).reshape(-1)
+        back, _ = self.rnn_reverse(reverse_padded(windows, valid))
+        back = reverse_padded(back, valid).reshape(batch, count, chunk + right, hidden)
+        out = torch.cat([forward, back[:, :, :chunk].reshape(batch, count * chunk, hidden)[:, :steps]], dim=-1)
+        out = out.masked_fill(~_inside(steps, lengths, x.device)[:, :, None], 0.0)
+        if right:
+            start_state = _frames(forward, starts + chunk - 1, 1, chunk).reshape(1, batch * count, hidden)
+            ahead, _ = self.rnn(context.reshape(batch * count, right, -1), start_state.contiguous())
+            ahead = torch.cat([ahead.reshape(batch, count, right, hidden), back[:, :, chunk:]], dim=-1)
+            positions = (starts[:, None] + chunk + torch.arange(right, device=x.device)).reshape(-1)
+            inside = positions[None, :] < lengths.to(x.device)[:, None]
+            context = ahead.masked_fill(~inside.reshape(batch, count, right, 1), 0.0)
+        else:
+            context = torch.zeros(batch, count, 0, 2 * hidden, device=x.device)
+        return self.dropout(out), self.dropout(context), last
+
+
+def _inside(steps: int, lengths: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(B, steps) True where a frame is inside its utterance."""
+    return torch.arange(steps, device=device)[None, :] < lengths.to(device)[:, None]
+
+
+def _frames(x: torch.Tensor, starts: torch.Tensor, width: int, pad: int) -> torch.Tensor:
+    """(B, T, D) -> (B, len(starts) * width, D): frames starts[k] .. starts[k] + width - 1 for each k, zeros past
+    the end (at most `pad` frames past it)."""
+    index = (starts[:, None] + torch.arange(width, device=x.device)[None, :]).reshape(-1)
+    return nn.functional.pad(x, (0, 0, 0, pad)).index_select(1, index)
+
+
+def chunk_contexts(x: torch.Tensor, chunk: int, right: int) -> torch.Tensor:
+    """(B, T, D) -> (B, K, R, D): the `right` frames after each of the K = ceil(T / chunk) chunks (zeros past
+    the end), the right contexts of a latency-controlled bidirectional RNN's first layer."""
+    batch, steps, size = x.shape
+    count = (steps + chunk - 1) // chunk
+    starts = torch.arange(count, device=x.device) * chunk + chunk
+    return _frames(x, starts, right, chunk + right).reshape(batch, count, right, size)
+
 
 class Lookahead(nn.Module):
     """Row convolution: output t mixes inputs t .. t + `frames` channel by channel (zero past the end)."""
@@ -180,13 +245,18 @@ class DeepSpeech2(Encoder):
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, lengths = self.conv(feats, lengths)
-        for layer in self.rnns:
-            x = layer(x, lengths)
+        if self.config.chunk:
+            context = chunk_contexts(x, self.config.chunk, self.config.right_context)
+            for layer in self.rnns:
+                x, context, _ = layer.chunked(x, context, lengths, self.config.chunk)
+        else:
+            for layer in self.rnns:
+                x = layer(x, lengths)
         if self.lookahead is not None:
             x = self.lookahead(x)
         return self.out_norm(x), lengths
 
     @property
     def streamable(self) -> bool:
-        """Unidirectional: every output frame sees a bounded future (convolutions, look-ahead)."""
-        return not self.config.bidirectional
+        """Unidirectional or chunked: every output frame sees a bounded future (convolutions, chunk, look-ahead)."""
+        return not self.config.bidirectional or self.config.chunk > 0
