@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ctcasr.errors import UserError
-from ctcasr.models.encoder import Encoder
+from ctcasr.models.encoder import Encoder, length_mask
 from ctcasr.schema import limits
 
 
@@ -156,6 +156,7 @@ class RNNLayer(nn.Module):
         """
         batch, steps, _ = x.shape
         count, right = context.shape[1], context.shape[2]
+        lengths = lengths.to(x.device)
         x, context = self.norm(x), self.norm(context)
         forward, last = self.rnn(x, state)
         hidden = forward.shape[-1]
@@ -163,26 +164,21 @@ class RNNLayer(nn.Module):
         # constant padding (enough for any length), so an exported graph keeps every shape symbolic
         windows = _frames(x, starts, chunk, chunk).reshape(batch, count, chunk, -1)
         windows = torch.cat([windows, context], dim=2).reshape(batch * count, chunk + right, -1)
-        valid = (lengths.to(x.device)[:, None] - starts).clamp(0, chunk + right).reshape(-1)
+        valid = (lengths[:, None] - starts).clamp(0, chunk + right).reshape(-1)
         back, _ = self.rnn_reverse(reverse_padded(windows, valid))
         back = reverse_padded(back, valid).reshape(batch, count, chunk + right, hidden)
         out = torch.cat([forward, back[:, :, :chunk].reshape(batch, count * chunk, hidden)[:, :steps]], dim=-1)
-        out = out.masked_fill(~_inside(steps, lengths, x.device)[:, :, None], 0.0)
+        out = out.masked_fill(~length_mask(lengths, steps)[:, :, None], 0.0)
         if right:
             start_state = _frames(forward, starts + chunk - 1, 1, chunk).reshape(1, batch * count, hidden)
             ahead, _ = self.rnn(context.reshape(batch * count, right, -1), start_state.contiguous())
             ahead = torch.cat([ahead.reshape(batch, count, right, hidden), back[:, :, chunk:]], dim=-1)
             positions = (starts[:, None] + chunk + torch.arange(right, device=x.device)).reshape(-1)
-            inside = positions[None, :] < lengths.to(x.device)[:, None]
+            inside = positions[None, :] < lengths[:, None]
             context = ahead.masked_fill(~inside.reshape(batch, count, right, 1), 0.0)
         else:
             context = torch.zeros(batch, count, 0, 2 * hidden, device=x.device)
         return self.dropout(out), self.dropout(context), last
-
-
-def _inside(steps: int, lengths: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """(B, steps) True where a frame is inside its utterance."""
-    return torch.arange(steps, device=device)[None, :] < lengths.to(device)[:, None]
 
 
 def _frames(x: torch.Tensor, starts: torch.Tensor, width: int, pad: int) -> torch.Tensor:
