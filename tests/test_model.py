@@ -1,6 +1,8 @@
 """Each model family behind the encoder interface: shapes and output lengths, batching invariance, checkpoint round
 trips, overfitting a few real AN4 utterances, nested config overrides, and old DeepSpeech2 checkpoints."""
 
+import copy
+
 import pytest
 import torch
 
@@ -64,6 +66,27 @@ def test_batching_does_not_change_an_utterance_output(arch, overrides):
         alone, alone_lens = model(short[None], torch.tensor([8000]))
     assert int(lens[0]) == int(alone_lens[0])
     torch.testing.assert_close(both[0, : lens[0]], alone[0], atol=1e-4, rtol=1e-4)
+
+
+def test_channels_last_conv_weights_change_neither_outputs_nor_gradients():
+    """DeepSpeech2 keeps its conv weights channels-last (oneDNN's fast CPU kernels); the same weights in the plain
+    layout give the same outputs and parameter gradients."""
+    torch.manual_seed(3)
+    model = tiny("deepspeech2", "model.conv_channels=[8,8]").train()
+    plain = copy.deepcopy(model)
+    plain.encoder.conv.blocks.to(memory_format=torch.contiguous_format)
+    for fast, slow in zip(model.encoder.conv.blocks, plain.encoder.conv.blocks, strict=True):
+        assert fast[0].weight.stride() != slow[0].weight.stride()  # (the first conv has one input channel)
+    waves, lengths = torch.randn(2, 12000) * 0.1, torch.tensor([12000, 7000])
+    outputs = []
+    for m in (model, plain):
+        log_probs, _ = m(waves, lengths)
+        log_probs.sum().backward()
+        outputs.append((log_probs.detach(), {n: p.grad for n, p in m.named_parameters()}))
+    torch.testing.assert_close(outputs[0][0], outputs[1][0], atol=1e-5, rtol=1e-5)
+    for name, grad in outputs[0][1].items():
+        scale = float(grad.abs().max())  # summation order differs between the kernels: ~1e-6 of the largest
+        torch.testing.assert_close(grad, outputs[1][1][name], atol=1e-5 * scale, rtol=1e-4, msg=name)
 
 
 @pytest.mark.parametrize("arch", sorted(TINY))
