@@ -47,3 +47,26 @@ def test_large_allocations_go_back_to_the_system():
     assert bounded["held"] < bounded["live"] + 24, bounded
     assert bounded["after_free"] < 16, bounded
     assert bounded["held"] <= default["held"], (bounded, default)
+
+
+
+CHILDREN = """
+import subprocess, sys
+from ctcasr.memory import peak_rss_children_mb
+child = subprocess.Popen([sys.executable, "-c", "import time; x = bytearray(300 * 2**20); print(1, flush=True); "
+                          "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+child.stdout.readline()
+alive = peak_rss_children_mb()
+child.kill()
+child.wait()
+print(alive, peak_rss_children_mb())
+"""
+
+
+def test_children_peak_counts_live_workers_and_then_finished_ones():
+    """Training reports its DataLoader workers' peak: children still running are read from /proc (a fresh
+    process has no finished child whose peak could stand in), finished ones from getrusage."""
+    out = subprocess.run([sys.executable, "-c", CHILDREN], capture_output=True, text=True, timeout=120, check=True)
+    alive, finished = map(float, out.stdout.split())
+    assert 300 <= alive < 600
+    assert 300 <= finished < 600

@@ -39,7 +39,7 @@ from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.features import SpecAugment
 from ctcasr.files import atomic_path, check_output_dir, write_json
-from ctcasr.memory import map_large_allocations
+from ctcasr.memory import map_large_allocations, peak_rss_children_mb
 from ctcasr.models.asr import ASRModel
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import oov_summary
@@ -358,7 +358,7 @@ class RunRecorder(Callback):
         wall = self._wall_before + time.time() - self._fit_start
         world = trainer.world_size
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        children_mb = peak_rss_children_mb()
         return {
             "recipe": self.recipe.to_dict(), "command": self.command, "commit": self.commit,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_description(),
