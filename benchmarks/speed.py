@@ -1,17 +1,19 @@
 """Where training and inference time goes on this CPU, as ratios that hold across machines.
 
-    python benchmarks/speed.py [--recipes recipes/an4_ds2.yaml ...] [--steps 12] [--warmup 3] [--threads 2]
-    (make bench-speed)
+    python benchmarks/speed.py [--recipes recipes/an4_ds2.yaml ...] [--models models/an4_ds2.pt ...]
+                               [--steps 12] [--warmup 3] [--threads 2]    (make bench-speed)
 
 Training, per recipe (results/speed_train_<recipe>.json): a fixed number of optimiser steps on real AN4 batches
 (the recipe's sampler, augmentation and model), after warm-up steps, each step timed by phase -- data loading
 (audio read + collate), waveform augmentation, features, SpecAugment, encoder forward, CTC head + loss, backward,
 optimiser -- giving audio seconds per second and peak RSS; the model's forward FLOPs per audio second (counted
 with torch's FlopCounterMode; training ~3x forward) and the fp32 matmul rate measured in the same run, so the
-fraction of the machine's peak the training reaches is a ratio.
-Inference (results/speed_inference.json): the whole `ctcasr evaluate` command on AN4 test, greedy and beam, at 1
-and 2 threads, on a quiet machine and beside one competing CPU-bound process; `ctcasr --help` and a first
-`ctcasr transcribe` start-up time.
+fraction of the machine's peak the training reaches is a ratio. Every recipe after the first also gets its
+speed-up over the first, measured in the same run (so a machine that is slower today moves both alike).
+Inference, per model (results/speed_inference_<model>.json): the whole `ctcasr evaluate` command on AN4 test,
+greedy and beam, at 1 and 2 threads, on a quiet machine and beside one competing CPU-bound process; `ctcasr
+--help` and a first `ctcasr transcribe` start-up time; the model's forward FLOPs per audio second and the
+one-thread matmul rate, whose ratio is the x real time a compute-bound forward pass could reach on one core.
 """
 
 from __future__ import annotations
@@ -155,7 +157,27 @@ def inference(model: str, manifest: str, audio_seconds: float, sample: str) -> d
     first = timed([ctcasr, "transcribe", "--model", model, sample])
     return {"what": f"evaluate x real time (whole command), AN4 test, {Path(model).name}, greedy, busy machine, "
                     "default threads", "value": rows["busy/greedy/2 threads"], "unit": "x real time",
-            "x_real_time": rows, "help_s": round(help_s, 3), "first_transcript_s": round(first, 3)}
+            "x_real_time": rows, "help_s": round(help_s, 3), "first_transcript_s": round(first, 3),
+            **compute_bound(model, sample)}
+
+
+def compute_bound(model_path: str, sample: str) -> dict:
+    """The model's forward GFLOP per audio second (on one real utterance) and the x real time that one core's
+    fp32 matmul rate would give a forward pass doing nothing else: the ceiling the measured figures sit under."""
+    from ctcasr.audio import load
+    from ctcasr.checkpoint import load_model
+
+    model = load_model(model_path, torch.device("cpu")).eval()
+    wave = torch.from_numpy(load(sample, model.sample_rate))
+    gflop = forward_flops(model, wave[None], torch.tensor([wave.numel()])) / 1e9 / (wave.numel() / model.sample_rate)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        peak = matmul_gflops()
+    finally:
+        torch.set_num_threads(threads)
+    return {"forward_gflop_per_audio_s": round(gflop, 3), "matmul_gflops_1_thread": round(peak, 1),
+            "compute_bound_x_real_time_1_thread": round(peak / gflop, 1)}
 
 
 def main() -> None:
@@ -164,22 +186,30 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--model", default="models/an4_ds2.pt")
+    parser.add_argument("--models", nargs="*", default=["models/an4_ds2.pt"])  # none: training only
     parser.add_argument("--data", default="data")
     parser.add_argument("--results", default="results")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    baseline = None
     for recipe in args.recipes:
         started = time.time()
-        row = training_breakdown(recipe, args.steps, args.warmup) | stamp(started)
-        write_json(Path(args.results) / f"speed_train_{Path(recipe).stem}.json", row)
-        print(f"{recipe}: {row['value']} audio s/s, {row['fraction_of_matmul_peak']:.0%} of the matmul peak")
-    started = time.time()
+        row = training_breakdown(recipe, args.steps, args.warmup)
+        if baseline is None:
+            baseline = (Path(recipe).name, row["value"])
+        else:
+            row |= {"relative_to": baseline[0], "speedup": round(row["value"] / baseline[1], 2)}
+        write_json(Path(args.results) / f"speed_train_{Path(recipe).stem}.json", row | stamp(started))
+        print(f"{recipe}: {row['value']} audio s/s, {row['fraction_of_matmul_peak']:.0%} of the matmul peak"
+              + (f", {row['speedup']}x {baseline[0]}" if "speedup" in row else ""))
     manifest = f"{args.data}/an4/test.jsonl"
     items = read_manifest(manifest)
-    row = inference(args.model, manifest, float(np.sum([u.duration for u in items])), items[0].audio_filepath)
-    write_json(Path(args.results) / "speed_inference.json", row | stamp(started))
-    print(f"evaluate: {row['x_real_time']}; --help {row['help_s']} s")
+    for model in args.models:
+        started = time.time()
+        row = inference(model, manifest, float(np.sum([u.duration for u in items])), items[0].audio_filepath)
+        write_json(Path(args.results) / f"speed_inference_{Path(model).stem}.json", row | stamp(started))
+        print(f"evaluate {model}: {row['x_real_time']}; --help {row['help_s']} s; compute-bound at one thread "
+              f"{row['compute_bound_x_real_time_1_thread']}x")
 
 
 if __name__ == "__main__":
