@@ -8,7 +8,8 @@
     python benchmarks/pretraining.py [--recipe recipes/en_small.yaml] [--joint-epochs 4] [--an4-epochs 6]
 
 Each arm is real `ctcasr train` runs (runs/pretrain_<arm>*/), compared on both dev sets by greedy WER at the best
-epoch, then on speechocean762 test once. Writes results/experiments/pretraining_so762.json (not a README number:
+epoch, then on speechocean762 test once. Stopped (or killed) and started again, it skips the runs that finished
+and resumes the one that was stopped from its last epoch. Writes results/experiments/pretraining_so762.json (not a README number:
 the arms are short runs that answer a question, not shipped models).
 """
 
@@ -28,13 +29,20 @@ from ctcasr.provenance import stamp
 AN4_TRAIN = "data/an4/train.jsonl"
 
 
-def train(recipe: str, out_dir: str, *overrides: str) -> dict:
-    """One `ctcasr train` run; its summary (wall time, audio seconds, best dev WER)."""
-    command = [str(Path(sys.executable).with_name("ctcasr")), "train", recipe, f"trainer.out_dir={out_dir}",
-               *overrides]
+def train(recipe: str, out_dir: str, epochs: int, *overrides: str) -> dict:
+    """One `ctcasr train` run; its summary (wall time, audio seconds, best dev WER). A run that finished in an
+    earlier call is not run again; one that was stopped continues from its last epoch (`--resume`), so the
+    benchmark can be stopped and started again across sessions."""
+    summary = Path(out_dir) / "train_summary.json"
+    if summary.is_file() and json.loads(summary.read_text())["epoch"] == epochs:
+        print(f"{out_dir}: finished earlier", flush=True)
+        return json.loads(summary.read_text())
+    resume = ["--resume"] if (Path(out_dir) / "lightning" / "last.ckpt").is_file() else []
+    command = [str(Path(sys.executable).with_name("ctcasr")), "train", recipe, *resume,
+               f"trainer.out_dir={out_dir}", f"trainer.epochs={epochs}", *overrides]
     print("$", shlex.join(command[1:]), flush=True)
     subprocess.run(command, check=True)
-    return json.loads((Path(out_dir) / "train_summary.json").read_text())
+    return json.loads(summary.read_text())
 
 
 def dev_wers(out_dir: str) -> dict:
@@ -59,15 +67,15 @@ def main() -> None:
     args = parser.parse_args()
     started = time.time()
     arms = {}
-    joint = train(args.recipe, "runs/pretrain_joint", f"trainer.epochs={args.joint_epochs}")
+    joint = train(args.recipe, "runs/pretrain_joint", args.joint_epochs)
     arms["joint"] = {"runs": [joint], "dev": dev_wers("runs/pretrain_joint"),
                      "test_so762_wer": test_wer("runs/pretrain_joint")}
-    an4 = train(args.recipe, "runs/pretrain_an4", f"trainer.epochs={args.an4_epochs}",
+    an4 = train(args.recipe, "runs/pretrain_an4", args.an4_epochs,
                 f"data.train_manifest=[{AN4_TRAIN}]", "data.train_weights=[1.0]",
                 "data.dev_manifest=[data/an4/dev.jsonl]", "data.test_manifests=[data/an4/test.jsonl]")
     per_joint_epoch = joint["train_audio_s"] / args.joint_epochs
     remaining = max(1, round((joint["train_audio_s"] - an4["train_audio_s"]) / per_joint_epoch))
-    then = train(args.recipe, "runs/pretrain_an4_then_joint", f"trainer.epochs={remaining}",
+    then = train(args.recipe, "runs/pretrain_an4_then_joint", remaining,
                  "trainer.init_from=runs/pretrain_an4/best.pt")
     arms["an4_first"] = {"runs": [an4, then], "dev": dev_wers("runs/pretrain_an4_then_joint"),
                          "test_so762_wer": test_wer("runs/pretrain_an4_then_joint")}
