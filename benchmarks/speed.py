@@ -12,8 +12,9 @@ fraction of the machine's peak the training reaches is a ratio. Every recipe aft
 speed-up over the first, measured in the same run (so a machine that is slower today moves both alike).
 Inference, per model (results/speed_inference_<model>.json): the whole `ctcasr evaluate` command on AN4 test,
 greedy and beam, at 1 and 2 threads, on a quiet machine and beside one competing CPU-bound process; `ctcasr
---help` and a first `ctcasr transcribe` start-up time; the model's forward FLOPs per audio second and the
-one-thread matmul rate, whose ratio is the x real time a compute-bound forward pass could reach on one core.
+--help` and a first `ctcasr transcribe` start-up time; greedy `evaluate` of the model exported to ONNX (quiet and
+busy); the model's forward FLOPs per audio second and the one-thread matmul rate, whose ratio is the x real time
+a compute-bound forward pass could reach on one core.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -157,8 +159,29 @@ def inference(model: str, manifest: str, audio_seconds: float, sample: str) -> d
     first = timed([ctcasr, "transcribe", "--model", model, sample])
     return {"what": f"evaluate x real time (whole command), AN4 test, {Path(model).name}, greedy, busy machine, "
                     "default threads", "value": rows["busy/greedy/2 threads"], "unit": "x real time",
-            "x_real_time": rows, "help_s": round(help_s, 3), "first_transcript_s": round(first, 3),
-            **compute_bound(model, sample)}
+            "x_real_time": rows, "x_real_time_onnx": exported(model, manifest, audio_seconds),
+            "help_s": round(help_s, 3), "first_transcript_s": round(first, 3), **compute_bound(model, sample)}
+
+
+def exported(model: str, manifest: str, audio_seconds: float) -> dict:
+    """The same greedy `evaluate`, default threads, of the model exported to ONNX (`ctcasr export`): onnxruntime
+    and NumPy, no PyTorch import; quiet and beside one competing CPU-bound process."""
+    ctcasr = str(Path(sys.executable).with_name("ctcasr"))
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([ctcasr, "export", "--model", model, "--out", f"{folder}/onnx"], check=True,
+                       capture_output=True)
+        for load in ("quiet", "busy"):
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
+            try:
+                seconds = timed([ctcasr, "evaluate", "--model", f"{folder}/onnx", "--manifest", manifest,
+                                 "--decoder", "greedy"])
+                rows[f"{load}/greedy/default threads"] = round(audio_seconds / seconds, 1)
+            finally:
+                if hog:
+                    hog.kill()
+                    hog.wait()
+    return rows
 
 
 def compute_bound(model_path: str, sample: str) -> dict:
