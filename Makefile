@@ -137,6 +137,23 @@ bench-pretraining: install
 data/an4/train_aligned.jsonl:
 	$(BIN)/ctcasr align --model $(GENERAL_MODEL) --manifest data/an4/train.jsonl --out $@
 
+# A finished run's best-dev checkpoint shipped as $(2), its summary, history, curves and recipe beside it.
+define ship_run
+	cp $(1)/best.pt $(2)
+	mkdir -p $(basename $(2))
+	cp $(1)/train_summary.json $(1)/history.json $(1)/*.png $(1)/recipe.json $(basename $(2))/
+endef
+
+# A character AN4 model's decoding file: beam 32 + the AN4-train 3-gram, alpha / beta tuned on AN4 dev; then AN4
+# test once, greedy and with it (results/$(2)_test.json, results/$(2)_test_lm.json).
+define tune_an4_chars
+	$(BIN)/ctcasr tune-lm --model $(1) --manifest data/an4/dev.jsonl \
+		--lm models/an4_ds2/an4_train_3gram.arpa --out $(basename $(1)).decoding.yaml \
+		--beam 32 --alphas=0,0.25,0.5,0.75,1,1.25,1.5,2 --betas=-1,0,1,2,3,4,5
+	$(BIN)/ctcasr evaluate --model $(1) --manifest data/an4/test.jsonl --decoder greedy --out results/$(2)_test.json
+	$(BIN)/ctcasr evaluate --model $(1) --manifest data/an4/test.jsonl --out results/$(2)_test_lm.json
+endef
+
 # An AN4 model's decoding file: lexicon search + a 3-gram of AN4's training transcripts and their word runs
 # (lm build --crops) beside the model, alpha / beta tuned on AN4 dev + the single words cut from it.
 define tune_an4_crops
@@ -176,19 +193,11 @@ tune-an4-stream: install
 CHUNKED_MODEL ?= models/an4_chunked.pt
 train-an4-chunked: install
 	$(BIN)/ctcasr train recipes/an4_chunked.yaml
-	cp runs/an4_chunked/best.pt $(CHUNKED_MODEL)
-	mkdir -p $(basename $(CHUNKED_MODEL))
-	cp runs/an4_chunked/train_summary.json runs/an4_chunked/history.json runs/an4_chunked/*.png \
-		runs/an4_chunked/recipe.json $(basename $(CHUNKED_MODEL))/
+	$(call ship_run,runs/an4_chunked,$(CHUNKED_MODEL))
 	$(MAKE) tune-an4-chunked
 
 tune-an4-chunked: install
-	$(BIN)/ctcasr tune-lm --model $(CHUNKED_MODEL) --manifest data/an4/dev.jsonl \
-		--lm models/an4_ds2/an4_train_3gram.arpa --out $(basename $(CHUNKED_MODEL)).decoding.yaml \
-		--beam 32 --alphas=0,0.25,0.5,0.75,1,1.25,1.5,2 --betas=-1,0,1,2,3,4,5
-	$(BIN)/ctcasr evaluate --model $(CHUNKED_MODEL) --manifest data/an4/test.jsonl --decoder greedy \
-		--out results/an4_chunked_test.json
-	$(BIN)/ctcasr evaluate --model $(CHUNKED_MODEL) --manifest data/an4/test.jsonl --out results/an4_chunked_test_lm.json
+	$(call tune_an4_chars,$(CHUNKED_MODEL),an4_chunked)
 	$(BIN)/python benchmarks/streaming.py --model $(CHUNKED_MODEL) --offline $(MODEL) \
 		--out results/an4_chunked_streaming.json
 
@@ -198,19 +207,11 @@ tune-an4-chunked: install
 FAST_MODEL ?= models/an4_fast.pt
 train-an4-fast: install
 	$(BIN)/ctcasr train recipes/an4_fast.yaml
-	cp runs/an4_fast/best.pt $(FAST_MODEL)
-	mkdir -p $(basename $(FAST_MODEL))
-	cp runs/an4_fast/train_summary.json runs/an4_fast/history.json runs/an4_fast/*.png \
-		runs/an4_fast/recipe.json $(basename $(FAST_MODEL))/
+	$(call ship_run,runs/an4_fast,$(FAST_MODEL))
 	$(MAKE) tune-an4-fast
 
 tune-an4-fast: install
-	$(BIN)/ctcasr tune-lm --model $(FAST_MODEL) --manifest data/an4/dev.jsonl \
-		--lm models/an4_ds2/an4_train_3gram.arpa --out $(basename $(FAST_MODEL)).decoding.yaml \
-		--beam 32 --alphas=0,0.25,0.5,0.75,1,1.25,1.5,2 --betas=-1,0,1,2,3,4,5
-	$(BIN)/ctcasr evaluate --model $(FAST_MODEL) --manifest data/an4/test.jsonl --decoder greedy \
-		--out results/an4_fast_test.json
-	$(BIN)/ctcasr evaluate --model $(FAST_MODEL) --manifest data/an4/test.jsonl --out results/an4_fast_test_lm.json
+	$(call tune_an4_chars,$(FAST_MODEL),an4_fast)
 
 # ONNX export: parity with PyTorch on AN4 test, onnxruntime vs PyTorch speed, the int8 model's size and WER.
 bench-export: install
