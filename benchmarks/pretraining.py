@@ -34,9 +34,9 @@ def train(recipe: str, out_dir: str, epochs: int, *overrides: str) -> dict:
     earlier call is not run again; one that was stopped continues from its last epoch (`--resume`), so the
     benchmark can be stopped and started again across sessions."""
     summary = Path(out_dir) / "train_summary.json"
-    if summary.is_file() and json.loads(summary.read_text())["epoch"] == epochs:
+    if summary.is_file() and (done := json.loads(summary.read_text()))["epoch"] == epochs:
         print(f"{out_dir}: finished earlier", flush=True)
-        return json.loads(summary.read_text())
+        return done
     resume = ["--resume"] if (Path(out_dir) / "lightning" / "last.ckpt").is_file() else []
     command = [str(Path(sys.executable).with_name("ctcasr")), "train", recipe, *resume,
                f"trainer.out_dir={out_dir}", f"trainer.epochs={epochs}", *overrides]

@@ -20,12 +20,14 @@ a compute-bound forward pass could reach on one core.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,8 @@ from ctcasr.features import SpecAugment
 from ctcasr.files import write_json
 from ctcasr.provenance import stamp
 from ctcasr.training import build_asr_model
+
+CTCASR = str(Path(sys.executable).with_name("ctcasr"))  # the CLI of this environment
 
 PHASES = ("data", "augment", "features", "spec_augment", "encoder", "ctc", "backward", "optimizer")
 
@@ -140,23 +144,29 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def machine_load(load: str) -> Iterator[None]:
+    """`quiet`: nothing added; `busy`: one competing CPU-bound process for the duration of the block."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
+    try:
+        yield
+    finally:
+        if hog:
+            hog.kill()
+            hog.wait()
+
+
 def inference(model: str, manifest: str, audio_seconds: float, sample: str) -> dict:
-    ctcasr = str(Path(sys.executable).with_name("ctcasr"))
     rows = {}
     for load in ("quiet", "busy"):
-        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
-        try:
+        with machine_load(load):
             for decoder in ("greedy", "beam"):
                 for threads in ("1", "2"):
-                    seconds = timed([ctcasr, "evaluate", "--model", model, "--manifest", manifest, "--decoder",
+                    seconds = timed([CTCASR, "evaluate", "--model", model, "--manifest", manifest, "--decoder",
                                      decoder, "--threads", threads])
                     rows[f"{load}/{decoder}/{threads} threads"] = round(audio_seconds / seconds, 1)
-        finally:
-            if hog:
-                hog.kill()
-                hog.wait()
-    help_s = statistics.median(timed([ctcasr, "--help"]) for _ in range(3))
-    first = timed([ctcasr, "transcribe", "--model", model, sample])
+    help_s = statistics.median(timed([CTCASR, "--help"]) for _ in range(3))
+    first = timed([CTCASR, "transcribe", "--model", model, sample])
     return {"what": f"evaluate x real time (whole command), AN4 test, {Path(model).name}, greedy, busy machine, "
                     "default threads", "value": rows["busy/greedy/2 threads"], "unit": "x real time",
             "x_real_time": rows, "x_real_time_onnx": exported(model, manifest, audio_seconds),
@@ -166,21 +176,15 @@ def inference(model: str, manifest: str, audio_seconds: float, sample: str) -> d
 def exported(model: str, manifest: str, audio_seconds: float) -> dict:
     """The same greedy `evaluate`, default threads, of the model exported to ONNX (`ctcasr export`): onnxruntime
     and NumPy, no PyTorch import; quiet and beside one competing CPU-bound process."""
-    ctcasr = str(Path(sys.executable).with_name("ctcasr"))
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([ctcasr, "export", "--model", model, "--out", f"{folder}/onnx"], check=True,
+        subprocess.run([CTCASR, "export", "--model", model, "--out", f"{folder}/onnx"], check=True,
                        capture_output=True)
         for load in ("quiet", "busy"):
-            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load == "busy" else None
-            try:
-                seconds = timed([ctcasr, "evaluate", "--model", f"{folder}/onnx", "--manifest", manifest,
+            with machine_load(load):
+                seconds = timed([CTCASR, "evaluate", "--model", f"{folder}/onnx", "--manifest", manifest,
                                  "--decoder", "greedy"])
-                rows[f"{load}/greedy/default threads"] = round(audio_seconds / seconds, 1)
-            finally:
-                if hog:
-                    hog.kill()
-                    hog.wait()
+            rows[f"{load}/greedy/default threads"] = round(audio_seconds / seconds, 1)
     return rows
 
 

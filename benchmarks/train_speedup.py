@@ -29,11 +29,14 @@ from ctcasr.files import write_json
 from ctcasr.provenance import stamp
 
 
+def remove_worktree(where: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(where)], check=False, capture_output=True)
+    shutil.rmtree(where, ignore_errors=True)
+
+
 def worktree(revision: str, where: Path) -> Path:
     """A detached checkout of `revision` at `where` with this checkout's data folder linked in."""
-    if where.exists():
-        subprocess.run(["git", "worktree", "remove", "--force", str(where)], check=False, capture_output=True)
-        shutil.rmtree(where, ignore_errors=True)
+    remove_worktree(where)
     subprocess.run(["git", "worktree", "add", "--detach", str(where), revision], check=True, capture_output=True)
     (where / "data").symlink_to(Path("data").resolve())
     return where
@@ -84,7 +87,7 @@ def main() -> None:
             runs["baseline"].append(train(old, baseline_recipe, scratch / f"baseline_{repeat}", args.epochs))
             runs["candidate"].append(train(Path("."), args.recipe, scratch / f"candidate_{repeat}", args.epochs))
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(old)], check=False, capture_output=True)
+        remove_worktree(old)
     speed = {side: statistics.median(r["throughput_audio_s_per_s"] for r in rows) for side, rows in runs.items()}
     memory = {side: max(r["peak_rss_mb"] for r in rows) for side, rows in runs.items()}
     out = Path(args.results) / f"train_speedup_{Path(args.recipe).stem}.json"

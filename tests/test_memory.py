@@ -49,7 +49,6 @@ def test_large_allocations_go_back_to_the_system():
     assert bounded["held"] <= default["held"], (bounded, default)
 
 
-
 CHILDREN = """
 import subprocess, sys
 from ctcasr.memory import peak_rss_children_mb

@@ -56,8 +56,8 @@ def _children(pid: int) -> list[int]:
 
 def peak_rss_children_mb() -> float:
     """Peak memory of this process's children (DataLoader workers; other DDP ranks and their workers when this is
-    the launching rank): the sum of every live child's own peak,
-    or, where none is alive (none, or all finished), the largest peak of those that finished."""
+    the launching rank): the sum of every live child's own peak, or, where none is alive (none, or all finished),
+    the largest peak of those that finished."""
     live = sum(_peak_rss_kb(pid) for pid in _children(os.getpid()))
     if live:
         return live / 1024
