@@ -1,14 +1,14 @@
 """Does pretraining on AN4 help speechocean762? Two arms with the same network and the same training compute
 (audio seconds through the network), from scratch:
 
-    joint:      AN4 + speechocean762 together (recipes/en_small.yaml, characters) for --joint-epochs epochs;
+    joint:      AN4 + speechocean762 together (recipes/en_small_lstm.yaml, phones) for --joint-epochs epochs;
     an4_first:  AN4 alone for --an4-epochs epochs, then AN4 + speechocean762 from that model for the joint
                 epochs that remain once the AN4 epochs' audio is paid for.
 
-    python benchmarks/pretraining.py [--recipe recipes/en_small.yaml] [--joint-epochs 4] [--an4-epochs 6]
+    python benchmarks/pretraining.py [--recipe recipes/en_small_lstm.yaml] [--joint-epochs 8] [--an4-epochs 12]
 
-Each arm is real `ctcasr train` runs (runs/pretrain_<arm>*/), compared on both dev sets by greedy WER at the best
-epoch, then on speechocean762 test once. Stopped (or killed) and started again, it skips the runs that finished
+Each arm is real `ctcasr train` runs (runs/pretrain_<recipe>_<arm>*/), compared on both dev sets by greedy WER at
+the best epoch, then on speechocean762 test once. Stopped (or killed) and started again, it skips the runs that finished
 and resumes the one that was stopped from its last epoch. Writes results/experiments/pretraining_so762.json (not
 a README number: the arms are short runs that answer a question, not shipped models).
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 from ctcasr.files import write_json
 from ctcasr.provenance import stamp
 
-AN4_TRAIN = "data/an4/train.jsonl"
+AN4_TRAIN = "data/an4/train_aligned.jsonl"  # word times for recipes with crops; the same audio and text
 
 
 def train(recipe: str, out_dir: str, epochs: int, *overrides: str) -> dict:
@@ -60,25 +60,24 @@ def test_wer(out_dir: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", default="recipes/en_small.yaml")
-    parser.add_argument("--joint-epochs", type=int, default=4)
-    parser.add_argument("--an4-epochs", type=int, default=6)
+    parser.add_argument("--recipe", default="recipes/en_small_lstm.yaml")
+    parser.add_argument("--joint-epochs", type=int, default=8)
+    parser.add_argument("--an4-epochs", type=int, default=12)
     parser.add_argument("--out", default="results/experiments/pretraining_so762.json")
     args = parser.parse_args()
     started = time.time()
-    arms = {}
-    joint = train(args.recipe, "runs/pretrain_joint", args.joint_epochs)
-    arms["joint"] = {"runs": [joint], "dev": dev_wers("runs/pretrain_joint"),
-                     "test_so762_wer": test_wer("runs/pretrain_joint")}
-    an4 = train(args.recipe, "runs/pretrain_an4", args.an4_epochs,
+    arms, runs = {}, f"runs/pretrain_{Path(args.recipe).stem}"
+    joint = train(args.recipe, f"{runs}_joint", args.joint_epochs, "trainer.max_minutes=null")
+    arms["joint"] = {"runs": [joint], "dev": dev_wers(f"{runs}_joint"), "test_so762_wer": test_wer(f"{runs}_joint")}
+    an4 = train(args.recipe, f"{runs}_an4", args.an4_epochs, "trainer.max_minutes=null",
                 f"data.train_manifest=[{AN4_TRAIN}]", "data.train_weights=[1.0]",
                 "data.dev_manifest=[data/an4/dev.jsonl]", "data.test_manifests=[data/an4/test.jsonl]")
     per_joint_epoch = joint["train_audio_s"] / args.joint_epochs
     remaining = max(1, round((joint["train_audio_s"] - an4["train_audio_s"]) / per_joint_epoch))
-    then = train(args.recipe, "runs/pretrain_an4_then_joint", remaining,
-                 "trainer.init_from=runs/pretrain_an4/best.pt")
-    arms["an4_first"] = {"runs": [an4, then], "dev": dev_wers("runs/pretrain_an4_then_joint"),
-                         "test_so762_wer": test_wer("runs/pretrain_an4_then_joint")}
+    then = train(args.recipe, f"{runs}_an4_then_joint", remaining, "trainer.max_minutes=null",
+                 f"trainer.init_from={runs}_an4/best.pt")
+    arms["an4_first"] = {"runs": [an4, then], "dev": dev_wers(f"{runs}_an4_then_joint"),
+                         "test_so762_wer": test_wer(f"{runs}_an4_then_joint")}
     for arm in arms.values():
         arm["train_audio_s"] = round(sum(r["train_audio_s"] for r in arm["runs"]), 1)
         arm["train_wall_s"] = round(sum(r["wall_s"] for r in arm["runs"]), 1)

@@ -88,7 +88,8 @@ class TrainerConfig:
     limit_dev_batches: int | float = field(default=1.0, metadata=limits(0, low_open=True))
     threads: int = field(default=0, metadata=limits(0))  # torch CPU threads; 0 = torch's default
     mmap_threshold_kb: int = field(default=1024, metadata=limits(0))  # allocations this big get their own
-    #   mapping (glibc): bounds heap fragmentation (ctcasr.memory); 0 = glibc's own adaptive threshold
+    #   mapping (glibc): bounds heap fragmentation (ctcasr.memory); 0 = glibc's own adaptive threshold, which
+    #   LSTM recipes want: oneDNN's fused LSTM page-faults on mapped activations (recipes/en_small_lstm.yaml)
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"],
                                metadata=limits(choices=("tensorboard", "wandb")))  # wandb runs offline
 
