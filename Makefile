@@ -128,7 +128,7 @@ data/speechocean762/train_aligned.jsonl:
 	$(BIN)/ctcasr data speechocean762 --out data $(MIRROR_ARG)
 	$(BIN)/ctcasr align --model $(GENERAL_MODEL) --manifest data/speechocean762/train.jsonl --out $@
 
-# AN4 first, then AN4 + speechocean762, against both at once: same network, same training audio (about 45 minutes).
+# AN4 first, then AN4 + speechocean762, against both at once: same network, same training audio (about 40 minutes).
 bench-pretraining: install data/an4/train_aligned.jsonl data/speechocean762/train_aligned.jsonl
 	$(BIN)/ctcasr data speechocean762 --out data $(MIRROR_ARG)
 	$(BIN)/python benchmarks/pretraining.py

@@ -9,8 +9,8 @@
 
 Each arm is real `ctcasr train` runs (runs/pretrain_<recipe>_<arm>*/), compared on both dev sets by greedy WER at
 the best epoch, then on speechocean762 test once. Stopped (or killed) and started again, it skips the runs that finished
-and resumes the one that was stopped from its last epoch. Writes results/experiments/pretraining_so762.json (not
-a README number: the arms are short runs that answer a question, not shipped models).
+and resumes the one that was stopped from its last epoch. Writes results/experiments/pretraining_so762.json (kept out of
+the README table: the arms are short runs that answer a question, not shipped models).
 """
 
 from __future__ import annotations
