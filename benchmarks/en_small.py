@@ -72,6 +72,8 @@ def main() -> None:
                              "stage: their minutes count in the training time")
     parser.add_argument("--lm-dir", default="models/en_small", help="where the n-gram and LSTM LMs are (built)")
     parser.add_argument("--results", default="results")
+    parser.add_argument("--readme", help="README whose results table is rebuilt from --results (default: README.md "
+                                         "when --results is results/; none for an experiment's folder)")
     parser.add_argument("--skip-lm", action="store_true", help="reuse the LMs and decoding file already there")
     parser.add_argument("--neural", action="store_true", help="also train the LSTM LM and tune n-best rescoring")
     parser.add_argument("--alphas", default="0.3,0.6,1.0,1.5")
@@ -194,7 +196,9 @@ def main() -> None:
         "targets": {**TARGETS, "so762_greedy_met": so_g <= TARGETS["so762_wer_greedy"],
                     "so762_lm_met": so_lm <= TARGETS["so762_wer_lm"], "an4_greedy_met": an4_g <=
                     TARGETS["an4_wer_greedy"], "train_minutes_max": 120, "train_minutes_met": minutes <= 120}})
-    update_readme(results, "README.md")
+    readme = args.readme or ("README.md" if results.resolve() == Path("results").resolve() else None)
+    if readme:
+        update_readme(results, readme)
     print(json.dumps({k: round(v["wer"], 2) for k, v in rows.items()}))
 
 
