@@ -7,7 +7,8 @@ Training, per recipe (results/speed_train_<recipe>.json): a fixed number of opti
 (the recipe's sampler, augmentation and model), after warm-up steps, each step timed by phase -- data loading
 (audio read + collate), waveform augmentation, features, SpecAugment, encoder forward, CTC head + loss, backward,
 optimiser -- giving audio seconds per second and peak RSS; the model's forward FLOPs per audio second (counted
-with torch's FlopCounterMode; training ~3x forward) and the fp32 matmul rate measured in the same run, so the
+with torch's FlopCounterMode, plus an analytic count for fused recurrent kernels it cannot see, such as oneDNN's
+LSTM; training ~3x forward) and the fp32 matmul rate measured in the same run, so the
 fraction of the machine's peak the training reaches is a ratio. Every recipe after the first also gets its
 speed-up over the first, measured in the same run (so a machine that is slower today moves both alike).
 Inference, per model (results/speed_inference_<model>.json): the whole `ctcasr evaluate` command on AN4 test,
@@ -59,12 +60,43 @@ def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
     return best
 
 
+def recurrent_flops(module: torch.nn.RNNBase, inputs: tuple) -> float:
+    """Multiply-adds (x2) of a recurrent layer stack over its valid frames: gates x hidden x (input + hidden) per
+    frame, layer and direction. For the fused kernels (oneDNN's LSTM) that FlopCounterMode does not see."""
+    x = inputs[0]
+    frames = x.data.shape[0] if isinstance(x, torch.nn.utils.rnn.PackedSequence) else x.shape[:-1].numel()
+    gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
+    directions = 2 if module.bidirectional else 1
+    total, width = 0.0, module.input_size
+    for _ in range(module.num_layers):
+        total += 2.0 * frames * directions * gates * module.hidden_size * (width + module.hidden_size)
+        width = module.hidden_size * directions
+    return total
+
+
 def forward_flops(model, waves: torch.Tensor, lengths: torch.Tensor) -> float:
+    """FLOPs of one forward pass: torch's FlopCounterMode, plus the analytic count of any recurrent module whose
+    kernel the counter saw nothing of (a fused op it has no formula for)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    uncounted, handles = [], []
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(waves, lengths)
-    return float(counter.get_total_flops())
+        def before(module, inputs):
+            module._flops_before = counter.get_total_flops()
+
+        def after(module, inputs, output):
+            if counter.get_total_flops() == module._flops_before:
+                uncounted.append(recurrent_flops(module, inputs))
+
+        for module in model.modules():
+            if isinstance(module, torch.nn.RNNBase):
+                handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+        try:
+            model(waves, lengths)
+        finally:
+            for handle in handles:
+                handle.remove()
+    return float(counter.get_total_flops()) + sum(uncounted)
 
 
 def training_breakdown(recipe_path: str, steps: int, warmup: int) -> dict:
