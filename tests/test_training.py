@@ -112,6 +112,7 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path, an4_items):
     assert result.returncode == 0, result.stderr[-2000:]
     history = json.loads((run / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]  # counted from 1, as in the bar, summary and plots
+    assert all(h["peak_rss_mb"] > 100 for h in history)  # memory per epoch, to see where it grows
     summary = json.loads((run / "train_summary.json").read_text())
     resumed = summary["resumed_at_epochs"]
     assert len(resumed) == 1 and done_before <= resumed[0] <= done_before + 1  # at most one epoch lost

@@ -339,7 +339,9 @@ class RunRecorder(Callback):
                "train_loss": round(self._loss_sum / self._loss_count, 4) if self._loss_count else None,
                "dev_loss": _num(m.get("dev/loss")),
                "dev_cer": _num(m.get("dev/cer")), "dev_wer": _num(m.get("dev/wer")),
-               "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None}
+               "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
+               # this process's peak so far: where memory grows, epoch by epoch (restarts at a resume)
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
         for name in pl_module.dev_names if len(pl_module.dev_names) > 1 else ():
             for metric in ("wer", "cer", "loss"):
                 row[f"dev_{name}_{metric}"] = _num(m.get(f"dev/{name}/{metric}"))
