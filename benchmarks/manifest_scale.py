@@ -10,7 +10,6 @@ Durations come from the manifest: no audio file is opened except those of the fi
 from __future__ import annotations
 
 import argparse
-import resource
 import shlex
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from ctcasr.data.corpora import librispeech
 from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
 from ctcasr.data.manifest import Utterance, read_manifest, write_manifest
 from ctcasr.files import write_json
+from ctcasr.memory import peak_rss_mb
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.units.char import CharTokenizer
 
@@ -51,7 +51,7 @@ def main() -> None:
         write_manifest(manifest, synthetic, relative=False)
         del synthetic, real
         size_mb = manifest.stat().st_size / 2**20
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_before = peak_rss_mb()
 
         t0 = time.perf_counter()
         items = read_manifest(manifest)
@@ -63,7 +63,7 @@ def main() -> None:
         t_sampler = time.perf_counter() - t0
         batch = next(iter(DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)))
         t_first = time.perf_counter() - t0
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mb = peak_rss_mb()
 
     report = {
         "what": f"time to first batch, {args.entries:,}-entry manifest (LibriSpeech-960 size), rank 0 of "

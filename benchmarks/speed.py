@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import resource
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
 from ctcasr.data.manifest import read_manifest
 from ctcasr.features import SpecAugment
 from ctcasr.files import write_json
+from ctcasr.memory import peak_rss_mb
 from ctcasr.provenance import stamp
 from ctcasr.training import build_asr_model
 
@@ -80,13 +80,13 @@ def forward_flops(model, waves: torch.Tensor, lengths: torch.Tensor) -> float:
     kernel the counter saw nothing of (a fused op it has no formula for)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    uncounted, handles = [], []
+    seen_before, uncounted, handles = {}, [], []
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         def before(module, inputs):
-            module._flops_before = counter.get_total_flops()
+            seen_before[module] = counter.get_total_flops()
 
         def after(module, inputs, output):
-            if counter.get_total_flops() == module._flops_before:
+            if counter.get_total_flops() == seen_before[module]:
                 uncounted.append(recurrent_flops(module, inputs))
 
         for module in model.modules():
@@ -166,7 +166,7 @@ def training_breakdown(recipe_path: str, steps: int, warmup: int) -> dict:
         "padded_fraction": round(1 - audio / padded_audio, 3),
         "forward_gflop_per_audio_s": round(flops / 1e9, 3), "matmul_gflops": round(peak, 1),
         "achieved_gflops": round(achieved, 1), "fraction_of_matmul_peak": round(achieved / peak, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "threads": torch.get_num_threads(), "params": model.num_parameters(),
     }
 

@@ -54,6 +54,11 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def peak_rss_children_mb() -> float:
     """Peak memory of this process's children (DataLoader workers; other DDP ranks and their workers when this is
     the launching rank): the sum of every live child's own peak, or, where none is alive (none, or all finished),

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import resource
 import sys
 import time
 import warnings
@@ -39,7 +38,7 @@ from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
 from ctcasr.features import SpecAugment
 from ctcasr.files import atomic_path, check_output_dir, write_json
-from ctcasr.memory import map_large_allocations, peak_rss_children_mb
+from ctcasr.memory import map_large_allocations, peak_rss_children_mb, peak_rss_mb
 from ctcasr.models.asr import ASRModel
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import oov_summary
@@ -341,7 +340,7 @@ class RunRecorder(Callback):
                "dev_cer": _num(m.get("dev/cer")), "dev_wer": _num(m.get("dev/wer")),
                "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
                # this process's peak so far: where memory grows, epoch by epoch (restarts at a resume)
-               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+               "peak_rss_mb": round(peak_rss_mb(), 1)}
         for name in pl_module.dev_names if len(pl_module.dev_names) > 1 else ():
             for metric in ("wer", "cer", "loss"):
                 row[f"dev_{name}_{metric}"] = _num(m.get(f"dev/{name}/{metric}"))
@@ -359,7 +358,6 @@ class RunRecorder(Callback):
     def metadata(self, trainer) -> dict:
         wall = self._wall_before + time.time() - self._fit_start
         world = trainer.world_size
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         children_mb = peak_rss_children_mb()
         return {
             "recipe": self.recipe.to_dict(), "command": self.command, "commit": self.commit,
@@ -370,7 +368,7 @@ class RunRecorder(Callback):
             "wall_s": round(wall, 1), "train_s": round(self.train_seconds, 1),
             "train_audio_s": round(self.audio_seconds * world, 1),
             "throughput_audio_s_per_s": round(self.audio_seconds * world / max(self.train_seconds, 1e-6), 2),
-            "peak_rss_mb": round(peak_mb, 1), "peak_rss_workers_mb": round(children_mb, 1),
+            "peak_rss_mb": round(peak_rss_mb(), 1), "peak_rss_workers_mb": round(children_mb, 1),
             "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
             "resumed_at_epochs": self.resumed_at, "init_from": self.init_from, "world_size": world,
             "precision": str(trainer.precision),
