@@ -18,7 +18,7 @@ from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate
 from ctcasr.data.manifest import write_manifest
 from ctcasr.decoding.greedy import greedy_decode
 from ctcasr.evaluation import char_errors
-from ctcasr.training import CTCTask, RunRecorder, better
+from ctcasr.training import CTCTask, RunRecorder, better, train
 
 RECIPE = REPO / "recipes" / "an4_ds2.yaml"
 
@@ -85,6 +85,33 @@ def _small_run(tmp_path, an4_items, n_train=48, n_dev=12):
     return [f"data.train_manifest={tmp_path / 'train.jsonl'}", f"data.dev_manifest={tmp_path / 'dev.jsonl'}",
             "data.corpus=null", "data.num_workers=0", "data.batch_seconds=30", "model.preset=ds2_tiny",
             f"trainer.out_dir={tmp_path / 'run'}", "trainer.log_every_n_steps=1"]
+
+
+@pytest.mark.slow
+def test_a_resumed_run_draws_the_batches_of_its_own_epoch(tmp_path, an4_items, monkeypatch):
+    """With loader workers, Lightning makes the training iterator (and the workers start drawing batches)
+    before it calls set_epoch: the resumed epoch must still get its own shuffled order, not epoch 0's sorted one."""
+    drawn = []  # (sampler, its epoch, the batches it yielded) for every training iteration
+    plain_iter = DurationBatchSampler.__iter__
+
+    def recording_iter(self):
+        batches = []
+        if self.shuffle:
+            drawn.append((self, self.epoch, batches))
+        for batch in plain_iter(self):
+            batches.append(batch)
+            yield batch
+
+    monkeypatch.setattr(DurationBatchSampler, "__iter__", recording_iter)
+    overrides = _small_run(tmp_path, an4_items, n_train=40, n_dev=4) + ["data.num_workers=1", "trainer.threads=1"]
+    train(load_recipe(RECIPE, [*overrides, "trainer.epochs=1"]))
+    train(load_recipe(RECIPE, [*overrides, "trainer.epochs=2"]), resume=True)
+    assert [epoch for _, epoch, _ in drawn] == [0, 1]
+    sampler, _, batches = drawn[1]
+    expected = DurationBatchSampler(sampler.durations, sampler.batch_seconds, seed=sampler.seed, sortagrad=True,
+                                    epoch=1)
+    assert batches == [list(b) for b in plain_iter(expected)]
+    assert batches != drawn[0][2]  # epoch 0 went shortest first
 
 
 @pytest.mark.slow

@@ -227,6 +227,17 @@ class SpeechData(L.LightningDataModule):
         self.train_set = None
         self.dev_sets: list[SpeechDataset] = []
         self.groups = np.zeros(0)
+        self.train_sampler: DurationBatchSampler | None = None
+        self.resume_epoch = 0  # the epoch a resumed run starts with (from the checkpoint)
+
+    def state_dict(self) -> dict:
+        """Saved in Lightning's checkpoint at the end of an epoch: the epoch a resumed run continues with."""
+        done = self.train_sampler.epoch + 1 if self.train_sampler is not None else self.resume_epoch
+        return {"next_epoch": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Lightning restores this before it makes the training loader, and before its own loop counters."""
+        self.resume_epoch = int(state.get("next_epoch", 0))
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -260,7 +271,10 @@ class SpeechData(L.LightningDataModule):
         sampler = DurationBatchSampler(dataset.durations, d.batch_seconds, shuffle=train, seed=t.seed,
                                        sortagrad=train and t.sortagrad, rank=self.trainer.global_rank,
                                        world_size=self.trainer.world_size, pad=train,
-                                       groups=self.groups if train else None, weights=weights)
+                                       groups=self.groups if train else None, weights=weights,
+                                       epoch=self.resume_epoch if train else 0)
+        if train:
+            self.train_sampler = sampler
         workers = d.num_workers
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
                           worker_init_fn=seed_worker, persistent_workers=workers > 0)

@@ -101,11 +101,16 @@ class DurationBatchSampler(Sampler[list[int]]):
     epoch: weight 2 takes every utterance twice, 0.5 a fresh random half each epoch (seeded by `seed` and the
     epoch). The number of batches per epoch is fixed by epoch 0 (later epochs repeat or leave out a batch or two),
     so learning-rate schedules know the run's length.
+
+    `epoch` is the epoch the first iteration belongs to. A resumed run must pass it: a DataLoader with workers
+    starts drawing batches when its iterator is made, which Lightning does before it calls `set_epoch`, so
+    without it the first resumed epoch would replay epoch 0 (sorted shortest first, with sortagrad).
     """
 
     def __init__(self, durations: np.ndarray, batch_seconds: float, shuffle: bool = True, seed: int = 0,
                  sortagrad: bool = False, rank: int = 0, world_size: int = 1, max_batch_size: int = 512,
-                 pad: bool = True, groups: np.ndarray | None = None, weights: list[float] | None = None):
+                 pad: bool = True, groups: np.ndarray | None = None, weights: list[float] | None = None,
+                 epoch: int = 0):
         self.pad = pad
         self.shuffle, self.seed, self.sortagrad = shuffle, seed, sortagrad
         self.rank, self.world_size = rank, world_size
@@ -118,6 +123,8 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.sampler = _EpochSetter(self)
         self.batches = self._batches(self.epoch_indices(0))
         self.num_batches = len(self.batches)
+        if epoch:
+            self.set_epoch(epoch)
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """The utterances of `epoch` (with repeats when a corpus weight is above 1)."""
