@@ -144,6 +144,13 @@ define ship_run
 	cp $(1)/train_summary.json $(1)/history.json $(1)/*.png $(1)/recipe.json $(basename $(2))/
 endef
 
+# Train recipes/$(1).yaml, ship its best-dev epoch as $(2) with its run files, then run its tune-<name> target.
+define train_and_ship
+	$(BIN)/ctcasr train recipes/$(1).yaml
+	$(call ship_run,runs/$(1),$(2))
+	+$(MAKE) tune-$(subst _,-,$(1))
+endef
+
 # A character AN4 model's decoding file: beam 32 + the AN4-train 3-gram, alpha / beta tuned on AN4 dev; then AN4
 # test once, greedy and with it (results/$(2)_test.json, results/$(2)_test_lm.json).
 define tune_an4_chars
@@ -192,9 +199,7 @@ tune-an4-stream: install
 # tuning chose alpha 0: the n-gram's vocabulary and a word bonus, not its probabilities); then AN4 test once.
 CHUNKED_MODEL ?= models/an4_chunked.pt
 train-an4-chunked: install
-	$(BIN)/ctcasr train recipes/an4_chunked.yaml
-	$(call ship_run,runs/an4_chunked,$(CHUNKED_MODEL))
-	$(MAKE) tune-an4-chunked
+	$(call train_and_ship,an4_chunked,$(CHUNKED_MODEL))
 
 tune-an4-chunked: install
 	$(call tune_an4_chars,$(CHUNKED_MODEL),an4_chunked)
@@ -206,9 +211,7 @@ tune-an4-chunked: install
 # beam 32 + the AN4-train 3-gram, alpha / beta tuned on AN4 dev; then AN4 test once, greedy and with the LM.
 FAST_MODEL ?= models/an4_fast.pt
 train-an4-fast: install
-	$(BIN)/ctcasr train recipes/an4_fast.yaml
-	$(call ship_run,runs/an4_fast,$(FAST_MODEL))
-	$(MAKE) tune-an4-fast
+	$(call train_and_ship,an4_fast,$(FAST_MODEL))
 
 tune-an4-fast: install
 	$(call tune_an4_chars,$(FAST_MODEL),an4_fast)
@@ -216,9 +219,7 @@ tune-an4-fast: install
 # AN4 with LSTM layers (oneDNN's fused kernels): 2.7x the speed issue's training speed, 30 min here.
 LSTM_MODEL ?= models/an4_lstm.pt
 train-an4-lstm: install
-	$(BIN)/ctcasr train recipes/an4_lstm.yaml
-	$(call ship_run,runs/an4_lstm,$(LSTM_MODEL))
-	$(MAKE) tune-an4-lstm
+	$(call train_and_ship,an4_lstm,$(LSTM_MODEL))
 
 tune-an4-lstm: install
 	$(call tune_an4_chars,$(LSTM_MODEL),an4_lstm)
