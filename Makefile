@@ -271,7 +271,7 @@ bench-models: install
 # Where the time goes: training phases, FLOPs vs the matmul peak, evaluate x real time, start-up.
 bench-speed: install
 	$(BIN)/python benchmarks/speed.py --recipes recipes/an4_ds2.yaml recipes/an4_fast.yaml recipes/an4_conformer.yaml \
-		--models models/an4_ds2.pt models/an4_fast.pt
+		recipes/an4_lstm.yaml --models models/an4_ds2.pt models/an4_fast.pt models/an4_lstm.pt
 
 # recipes/an4_fast.yaml at this commit vs recipes/an4_ds2.yaml at the commit the speed issue measured (7bbba6f),
 # 1-epoch runs alternating; with the two shipped models' full-run dev WERs.

@@ -12,10 +12,11 @@ LSTM; training ~3x forward) and the fp32 matmul rate measured in the same run, s
 fraction of the machine's peak the training reaches is a ratio (of the best rate the run measured). Every recipe
 after the first also gets its speed-up over the first, measured in the same run (so a machine that is slower
 today moves both alike).
-Inference, per model (results/speed_inference_<model>.json): the whole `ctcasr evaluate` command on AN4 test,
-greedy and beam, at 1 and 2 threads, on a quiet machine and beside one competing CPU-bound process; `ctcasr
---help` and a first `ctcasr transcribe` start-up time; greedy `evaluate` of the model exported to ONNX (quiet and
-busy); the model's forward FLOPs per audio second and the one-thread matmul rate, whose ratio is the x real time
+Inference, per model (results/speed_inference_<model>.json): the whole `ctcasr evaluate` command on AN4 test with
+default settings (the checkpoint through its cached ONNX export), greedy and with the model's own decoding, on a
+quiet machine and beside one competing CPU-bound process; the same with PyTorch (`--runtime torch`), greedy and
+beam, at 1 and 2 threads; `ctcasr --help`, a first `ctcasr transcribe` (which exports the checkpoint), a later one
+and one with PyTorch; greedy `evaluate` of the model exported with `ctcasr export` (quiet and busy); the model's forward FLOPs per audio second and the one-thread matmul rate, whose ratio is the x real time
 a compute-bound forward pass could reach on one core.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -171,9 +173,9 @@ def training_breakdown(recipe_path: str, steps: int, warmup: int) -> dict:
     }
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], env: dict | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, **(env or {})})
     return time.perf_counter() - start
 
 
@@ -196,14 +198,36 @@ def inference(model: str, manifest: str, audio_seconds: float, sample: str) -> d
             for decoder in ("greedy", "beam"):
                 for threads in ("1", "2"):
                     seconds = timed([CTCASR, "evaluate", "--model", model, "--manifest", manifest, "--decoder",
-                                     decoder, "--threads", threads])
+                                     decoder, "--threads", threads, "--runtime", "torch"])
                     rows[f"{load}/{decoder}/{threads} threads"] = round(audio_seconds / seconds, 1)
     help_s = statistics.median(timed([CTCASR, "--help"]) for _ in range(3))
-    first = timed([CTCASR, "transcribe", "--model", model, sample])
+    with tempfile.TemporaryDirectory() as home:  # a fresh ctcasr cache: the first command exports the checkpoint
+        first = timed([CTCASR, "transcribe", "--model", model, sample], {"CTCASR_HOME": home})
+        defaults = default_settings(model, manifest, audio_seconds, {"CTCASR_HOME": home})
+        later = statistics.median(timed([CTCASR, "transcribe", "--model", model, sample], {"CTCASR_HOME": home})
+                                  for _ in range(3))
+    torch_first = timed([CTCASR, "transcribe", "--model", model, sample, "--runtime", "torch"])
     return {"what": f"evaluate x real time (whole command), AN4 test, {Path(model).name}, greedy, busy machine, "
-                    "default threads", "value": rows["busy/greedy/2 threads"], "unit": "x real time",
-            "x_real_time": rows, "x_real_time_onnx": exported(model, manifest, audio_seconds),
-            "help_s": round(help_s, 3), "first_transcript_s": round(first, 3), **compute_bound(model, sample)}
+                    "default settings", "value": defaults["busy/greedy"], "unit": "x real time",
+            "x_real_time_default": defaults, "x_real_time": rows,
+            "x_real_time_onnx": exported(model, manifest, audio_seconds),
+            "help_s": round(help_s, 3), "first_transcript_s": round(first, 3),
+            "later_transcript_s": round(later, 3), "transcript_torch_s": round(torch_first, 3),
+            **compute_bound(model, sample)}
+
+
+def default_settings(model: str, manifest: str, audio_seconds: float, env: dict) -> dict:
+    """`ctcasr evaluate` as a user types it (no flags: the checkpoint runs through its cached ONNX export, made
+    by the first command), greedy and with the model's own decoding, quiet and beside one competing CPU-bound
+    process; median of three runs each."""
+    rows = {}
+    for load in ("quiet", "busy"):
+        with machine_load(load):
+            for decoder, flags in (("greedy", ["--decoder", "greedy"]), ("own decoding", [])):
+                seconds = statistics.median(timed([CTCASR, "evaluate", "--model", model, "--manifest", manifest,
+                                                   *flags], env) for _ in range(3))
+                rows[f"{load}/{decoder}"] = round(audio_seconds / seconds, 1)
+    return rows
 
 
 def exported(model: str, manifest: str, audio_seconds: float) -> dict:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -14,6 +16,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("CTCASR_TEST_MIRROR", REPO.parent / "shared" / "data"))
+# the session's own ctcasr cache (checkpoints' ONNX exports, downloaded models), inherited by every command it runs
+os.environ["CTCASR_HOME"] = tempfile.mkdtemp(prefix="ctcasr-test-home-")
+atexit.register(shutil.rmtree, os.environ["CTCASR_HOME"], ignore_errors=True)
 
 
 def require_mirror(name: str = "an4_raw.bigendian.tar.gz") -> Path:

@@ -67,13 +67,20 @@ class TorchAcoustic:
         return torch.get_num_threads()
 
 
-def open_acoustic(path: str | os.PathLike, device: str = "auto") -> Acoustic:
-    """The backend for `path`: an exported model folder (`ctcasr export`) or a checkpoint file."""
+def open_acoustic(path: str | os.PathLike, device: str = "auto", runtime: str | None = "torch") -> Acoustic:
+    """The backend for `path`: an exported model folder (`ctcasr export`) or a checkpoint file, which `runtime`
+    "onnx" or "auto" (None: $CTCASR_RUNTIME, else auto) runs through its cached ONNX export (`onnx_cache.py`)."""
+    from ctcasr.export import open_export
+
     path = Path(path)
     if path.is_dir():
-        from ctcasr.export import open_export
-
         return open_export(path, device)
+    if path.is_file():
+        from ctcasr.onnx_cache import export_for
+
+        folder = export_for(path, device, runtime)
+        if folder is not None:
+            return open_export(folder, device)
     from ctcasr.checkpoint import load_model
     from ctcasr.inference import pick_device
 

@@ -62,10 +62,15 @@ def describe(artifacts: dict[str, Artifact]) -> str:
     return "\n".join(rows)
 
 
+def cache_home() -> Path:
+    """ctcasr's cache folder: $CTCASR_HOME, else $XDG_CACHE_HOME/ctcasr, else ~/.cache/ctcasr."""
+    home = os.environ.get("CTCASR_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ctcasr"
+    return Path(home)
+
+
 def model_cache_dir() -> Path:
     """Where downloaded models are kept: $CTCASR_HOME/models, else ~/.cache/ctcasr/models."""
-    home = os.environ.get("CTCASR_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ctcasr"
-    return Path(home) / "models"
+    return cache_home() / "models"
 
 
 def fetch_artifact(name: str, out_dir: str | os.PathLike = "artifacts", registry: str | None = None) -> Path:

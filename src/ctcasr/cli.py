@@ -74,7 +74,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from ctcasr.recognizer import resolve_model
 
     report = evaluate_manifest(str(resolve_model(args.model)), args.manifest, out=args.out,
-                               batch_seconds=args.batch_seconds, device=args.device,
+                               batch_seconds=args.batch_seconds, device=args.device, runtime=args.runtime,
                                command=shlex.join(["ctcasr", *sys.argv[1:]]), decoding=_decoding(args),
                                chunk_seconds=args.chunk_seconds)
     print(f"{args.manifest}: WER {report['wer']:.2f} %  CER {report['cer']:.2f} %  "
@@ -92,6 +92,13 @@ def _decoding(args: argparse.Namespace):
 
     flags = {name: getattr(args, name) for name in DECODING_FLAGS}
     return decoding_for(resolve_model(args.model), args.decoding, **flags)
+
+
+def _runtime_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtime", choices=("auto", "onnx", "torch"),
+                   help="how a checkpoint runs on the CPU: auto (default; $CTCASR_RUNTIME overrides it) exports it "
+                        "once to ONNX in ctcasr's cache and runs it with onnxruntime, which starts and runs faster "
+                        "than PyTorch, or with PyTorch where it cannot; torch always uses PyTorch")
 
 
 def _decoder_options(p: argparse.ArgumentParser) -> None:
@@ -146,7 +153,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from ctcasr.transcribe import transcribe_inputs
 
     decoding = _decoding(args)
-    recognizer = Recognizer(open_acoustic(resolve_model(args.model), args.device), decoding, args.chunk_seconds)
+    runtime = "torch" if args.stream else args.runtime  # streaming carries the network's state: PyTorch only
+    recognizer = Recognizer(open_acoustic(resolve_model(args.model), args.device, runtime), decoding,
+                            args.chunk_seconds)
     if args.stream:
         return _stream(recognizer, args)
     summary = transcribe_inputs(recognizer, args.paths, args.format, args.output_dir,
@@ -361,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longer utterances are decoded in chunks cut at pauses, as transcribe does (default: "
                         "%(default)s)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
+    _runtime_option(p)
     _decoder_options(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -405,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-seconds", type=float, default=20.0,
                    help="long files are decoded in chunks this long, cut at pauses (default: %(default)s)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
+    _runtime_option(p)
     _decoder_options(p)
     p.set_defaults(func=cmd_transcribe)
 

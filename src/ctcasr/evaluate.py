@@ -59,8 +59,9 @@ def references(items: list[Utterance], tokenizer) -> list[str]:
 
 def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, batch_seconds: float = 120.0,
                       device: str = "auto", command: str = "", decoding: DecoderConfig | None = None,
-                      chunk_seconds: float = 20.0) -> dict:
+                      chunk_seconds: float = 20.0, runtime: str | None = "torch") -> dict:
     """Decode every utterance of `manifest` (greedy by default); references are normalised by `text.normalise`.
+    `runtime`: how a checkpoint runs (`acoustic.open_acoustic`).
 
     Utterances longer than `chunk_seconds` are read and decoded in chunks cut at pauses, exactly as `transcribe`
     does, so memory stays bounded for an hour-long file."""
@@ -72,7 +73,7 @@ def evaluate_manifest(model_path: str, manifest: str, out: str | None = None, ba
     if out:
         check_output_file(out)
     items = read_manifest(manifest)
-    acoustic = open_acoustic(model_path, device)
+    acoustic = open_acoustic(model_path, device, runtime)
     recognizer = Recognizer(acoustic, decoding, chunk_seconds)
     refs = references(items, acoustic.tokenizer)
     hyps = [""] * len(items)

@@ -105,8 +105,9 @@ def _quantize(path: Path) -> None:
 
 
 def export_model(model_path: str | os.PathLike, fmt: str, out_dir: str | os.PathLike,
-                 quantize: str | None = None) -> dict:
-    """Write the export folder (each file under a temporary name, then renamed) and return its sidecar."""
+                 quantize: str | None = None, decoding: bool = True) -> dict:
+    """Write the export folder (each file under a temporary name, then renamed) and return its sidecar;
+    `decoding`: with the model's decoding file and the LMs it names, when it has one."""
     from ctcasr.checkpoint import load_model
     from ctcasr.data.download import file_digest
     from ctcasr.decoding.settings import model_decoding_path
@@ -138,9 +139,9 @@ def export_model(model_path: str | os.PathLike, fmt: str, out_dir: str | os.Path
     for other in FILES.values():  # a folder holds one network: an earlier export of the other format goes
         if other != FILES[fmt]:
             (out / other).unlink(missing_ok=True)
-    decoding = model_decoding_path(model_path)
-    if decoding.is_file():
-        _copy_decoding(decoding, out)
+    decoding_file = model_decoding_path(model_path)
+    if decoding and decoding_file.is_file():
+        _copy_decoding(decoding_file, out)
     else:
         (out / DECODING).unlink(missing_ok=True)
     sidecar = {
@@ -180,12 +181,15 @@ def _copy_decoding(decoding: Path, out: Path) -> None:
     save_decoding(out / DECODING, config, {"copied_from": str(decoding)})
 
 
-def _require_onnx() -> None:
+def _require_onnx(export: bool = True) -> None:
+    """Exporting needs onnx and onnxruntime (the export is checked by loading it); running needs onnxruntime only
+    (importing onnx costs half a second)."""
     try:
-        import onnx  # noqa: F401
+        if export:
+            import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
-        raise UserError("ONNX export needs onnx and onnxruntime: pip install 'ctcasr[export]'") from None
+        raise UserError("ONNX models need onnx and onnxruntime: pip install 'ctcasr[export]'") from None
 
 
 def read_sidecar(folder: Path) -> dict:
@@ -248,7 +252,7 @@ def default_threads() -> int:
 class OnnxAcoustic(ExportedAcoustic):
     def __init__(self, folder: Path, sidecar: dict):
         super().__init__(folder, sidecar)
-        _require_onnx()
+        _require_onnx(export=False)
         import onnxruntime as ort
 
         options = ort.SessionOptions()
