@@ -16,8 +16,9 @@ Inference, per model (results/speed_inference_<model>.json): the whole `ctcasr e
 default settings (the checkpoint through its cached ONNX export), greedy and with the model's own decoding, on a
 quiet machine and beside one competing CPU-bound process; the same with PyTorch (`--runtime torch`), greedy and
 beam, at 1 and 2 threads; `ctcasr --help`, a first `ctcasr transcribe` (which exports the checkpoint), a later one
-and one with PyTorch; greedy `evaluate` of the model exported with `ctcasr export` (quiet and busy); the model's forward FLOPs per audio second and the one-thread matmul rate, whose ratio is the x real time
-a compute-bound forward pass could reach on one core.
+and one with PyTorch; greedy `evaluate` of the model exported with `ctcasr export` (quiet and busy); the model's
+forward FLOPs per audio second and the one-thread matmul rate, whose ratio is the x real time a compute-bound
+forward pass could reach on one core.
 """
 
 from __future__ import annotations

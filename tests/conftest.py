@@ -91,7 +91,7 @@ _IDLE: list[_ForkServer] = []
 _IDLE_LOCK = threading.Lock()
 _ALL: list[_ForkServer] = []
 # read once by native libraries when they load: a command with one of these gets a fresh interpreter
-_LOAD_TIME_ENV = ("OMP_", "MKL_", "KMP_", "CUDA_", "PYTHON", "LD_", "THP_")
+_LOAD_TIME_ENV = ("OMP_", "MKL_", "KMP_", "CUDA_", "PYTHON", "LD_", "THP_", "ONEDNN_")
 
 
 @atexit.register

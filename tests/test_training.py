@@ -188,16 +188,18 @@ def test_two_process_ddp_on_cpu(tmp_path, an4_items):
 
 
 def test_memory_settings_leave_the_losses_unchanged(tmp_path, an4_items):
-    """The training defaults map large blocks (trainer.mmap_threshold_kb) into huge pages (THP_MEM_ALLOC_ENABLE);
-    the same seeded run with glibc's and torch's plain allocation gives the same losses."""
+    """The training defaults map large blocks (trainer.mmap_threshold_kb) into huge pages (THP_MEM_ALLOC_ENABLE)
+    and keep few oneDNN primitives (ONEDNN_PRIMITIVE_CACHE_CAPACITY, set by the CLI); the same seeded run with
+    glibc's and torch's plain allocation and oneDNN's own cache size gives the same losses."""
     losses = {}
-    for name, threshold, thp in (("plain", 0, "0"), ("default", None, "1")):
+    for name, threshold, env in (("plain", 0, {"THP_MEM_ALLOC_ENABLE": "0", "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"}),
+                                 ("default", None, {"THP_MEM_ALLOC_ENABLE": "1"})):
         out = tmp_path / name
         out.mkdir()
         overrides = [*_small_run(out, an4_items, n_train=24, n_dev=4), "trainer.epochs=2", "augment.noise_prob=0"]
         if threshold is not None:
             overrides.append(f"trainer.mmap_threshold_kb={threshold}")
-        result = run_cli("train", RECIPE, *overrides, env={"THP_MEM_ALLOC_ENABLE": thp}, timeout=400)
+        result = run_cli("train", RECIPE, *overrides, env=env, timeout=400)
         assert result.returncode == 0, result.stderr[-2000:]
         losses[name] = [h["train_loss"] for h in json.loads((out / "run" / "history.json").read_text())]
     assert len(losses["plain"]) == 2
