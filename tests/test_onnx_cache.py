@@ -96,3 +96,15 @@ def test_an_export_that_disagrees_is_noted_and_not_used(small_checkpoint, tmp_pa
     assert onnx_cache.cached_export(small_checkpoint) is None  # the note is read, not tried again
     note.unlink()
     assert (onnx_cache.cached_export(small_checkpoint) / "model.onnx").is_file()
+
+
+def test_the_python_api_takes_the_runtime(an4_items, tmp_path, monkeypatch):
+    from ctcasr import UserError, load
+
+    monkeypatch.setenv("CTCASR_HOME", str(tmp_path))
+    audio = an4_items["test"][7].audio_filepath
+    exported, native = load(SHIPPED, decoder="greedy", runtime="auto"), load(SHIPPED, decoder="greedy")
+    assert exported.acoustic.description.startswith("onnx") and native.acoustic.description.startswith("pytorch")
+    assert exported.transcribe(audio).text == native.transcribe(audio).text
+    with pytest.raises(UserError, match="exported model"):
+        exported.model  # noqa: B018 - the property raises

@@ -230,17 +230,19 @@ class Recognizer:
 
 
 def load(path_or_name: str | os.PathLike, decoding: str | os.PathLike | None = None, device: str = "auto",
-         chunk_seconds: float = 20.0, verbose: bool = True, **overrides) -> Recognizer:
+         chunk_seconds: float = 20.0, verbose: bool = True, runtime: str | None = "torch",
+         **overrides) -> Recognizer:
     """A Recognizer for a checkpoint path, an exported model folder or a registered model name. Decoding
     settings: `overrides` (decoder=, beam=, lm=, alpha=, beta=, ...) > the `decoding` file > the model's own
-    decoding file."""
+    decoding file. `runtime`: a checkpoint runs with PyTorch ("torch", the default: `.model` is the network),
+    or through its cached ONNX export ("onnx", or "auto" as the CLI does; `onnx_cache.py`)."""
     path = resolve_model(path_or_name)
     unknown = sorted(set(overrides) - set(DecoderConfig.__dataclass_fields__))
     if unknown:
         raise UserError(f"unknown decoding setting {unknown[0]!r}; known: "
                         f"{', '.join(sorted(DecoderConfig.__dataclass_fields__))}")
     config = decoding_for(path, decoding, **overrides)
-    return Recognizer(open_acoustic(path, device), config, chunk_seconds, verbose)
+    return Recognizer(open_acoustic(path, device, runtime), config, chunk_seconds, verbose)
 
 
 __all__ = ["Recognizer", "Segment", "Transcript", "Word", "load"]
