@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -53,7 +54,7 @@ def test_a_cached_checkpoint_runs_without_pytorch(an4_items, tmp_path):
             "from ctcasr.cli import main\n"
             f"sys.exit(main(['transcribe', '--model', {str(SHIPPED)!r}, {audio!r}, '--decoder', 'greedy']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "CTCASR_HOME": str(home)})
+                            env={**os.environ, "CTCASR_HOME": str(home)})
     assert result.returncode == 0, result.stderr
     from ctcasr import load
 
