@@ -137,17 +137,19 @@ bench-pretraining: install data/an4/train_aligned.jsonl data/speechocean762/trai
 data/an4/train_aligned.jsonl:
 	$(BIN)/ctcasr align --model $(GENERAL_MODEL) --manifest data/an4/train.jsonl --out $@
 
-# A finished run's best-dev checkpoint shipped as $(2), its summary, history, curves and recipe beside it.
+# A finished run's best-dev checkpoint (or $(3): last for the last epoch) shipped as $(2), its summary, history,
+# curves and recipe beside it.
 define ship_run
-	cp $(1)/best.pt $(2)
+	cp $(1)/$(or $(3),best).pt $(2)
 	mkdir -p $(basename $(2))
 	cp $(1)/train_summary.json $(1)/history.json $(1)/*.png $(1)/recipe.json $(basename $(2))/
 endef
 
-# Train recipes/$(1).yaml, ship its best-dev epoch as $(2) with its run files, then run its tune-<name> target.
+# Train recipes/$(1).yaml, ship its best-dev epoch (or $(3), as ship_run) as $(2) with its run files, then run its
+# tune-<name> target.
 define train_and_ship
 	$(BIN)/ctcasr train recipes/$(1).yaml
-	$(call ship_run,runs/$(1),$(2))
+	$(call ship_run,runs/$(1),$(2),$(3))
 	+$(MAKE) tune-$(subst _,-,$(1))
 endef
 
@@ -229,12 +231,7 @@ tune-an4-lstm: install
 # with word runs, alpha / beta tuned on AN4 dev + its single words; AN4 test once and the robustness sets.
 LSTM_WORDS_MODEL ?= models/an4_lstm_words.pt
 train-an4-lstm-words: install data/an4/train_aligned.jsonl
-	$(BIN)/ctcasr train recipes/an4_lstm_words.yaml
-	cp runs/an4_lstm_words/last.pt $(LSTM_WORDS_MODEL)
-	mkdir -p $(basename $(LSTM_WORDS_MODEL))
-	cp runs/an4_lstm_words/train_summary.json runs/an4_lstm_words/history.json runs/an4_lstm_words/*.png \
-		runs/an4_lstm_words/recipe.json $(basename $(LSTM_WORDS_MODEL))/
-	$(MAKE) tune-an4-lstm-words
+	$(call train_and_ship,an4_lstm_words,$(LSTM_WORDS_MODEL),last)
 
 tune-an4-lstm-words: install
 	$(call tune_an4_crops,$(LSTM_WORDS_MODEL))
@@ -267,9 +264,7 @@ train-an4-phone: install data/an4/train_aligned.jsonl
 	cp runs/an4_ds2_phone/train_summary.json runs/an4_ds2_phone/history.json runs/an4_ds2_phone/*.png \
 		$(basename $(PHONE_MODEL))/base_stage/
 	$(BIN)/ctcasr train recipes/an4_phone_words.yaml
-	cp runs/an4_phone_words/last.pt $(PHONE_MODEL)
-	cp runs/an4_phone_words/train_summary.json runs/an4_phone_words/history.json runs/an4_phone_words/*.png \
-		runs/an4_phone_words/recipe.json $(basename $(PHONE_MODEL))/
+	$(call ship_run,runs/an4_phone_words,$(PHONE_MODEL),last)
 	$(MAKE) tune-an4-phone
 
 # Its decoding file: lexicon search + the AN4-train 3-gram with word runs, alpha / beta tuned on AN4 dev + its
