@@ -16,7 +16,7 @@ from ctcasr.data.manifest import Utterance, read_manifest
 from ctcasr.decoding import DecoderConfig
 from ctcasr.errors import UserError
 from ctcasr.evaluation import ErrorCounts, char_errors, word_errors
-from ctcasr.files import check_output_file, write_json
+from ctcasr.files import check_output_file, utf8_lines, write_json
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.recognizer import Recognizer
 from ctcasr.text import normalise
@@ -167,18 +167,14 @@ def read_text_file(path: str | os.PathLike) -> dict[str, str]:
     if not Path(path).is_file():
         raise UserError("file does not exist", path)
     out: dict[str, str] = {}
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise UserError(f"line {number} is not valid UTF-8", path) from None
-            if not line:
-                continue
-            utt, _, text = line.partition(" ")
-            if utt in out:
-                raise UserError(f"line {number}: utterance id {utt!r} appears twice", path)
-            out[utt] = normalise(text)
+    for number, line in enumerate(utf8_lines(path), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        utt, _, text = line.partition(" ")
+        if utt in out:
+            raise UserError(f"line {number}: utterance id {utt!r} appears twice", path)
+        out[utt] = normalise(text)
     if not out:
         raise UserError("no lines to score", path)
     return out

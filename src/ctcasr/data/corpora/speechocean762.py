@@ -22,6 +22,7 @@ from ctcasr.audio import load
 from ctcasr.data.download import extract, fetch
 from ctcasr.data.manifest import write_manifest
 from ctcasr.errors import UserError
+from ctcasr.files import utf8_lines
 from ctcasr.text import normalise
 
 ARCHIVE = "speechocean762.tar.gz"
@@ -39,18 +40,14 @@ def read_table(path: Path, required: bool = True) -> dict[str, str]:
             raise UserError("missing from the speechocean762 archive", path)
         return {}
     out: dict[str, str] = {}
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise UserError(f"line {number} is not valid UTF-8", path) from None
-            if not line:
-                continue
-            key, _, value = line.replace("\t", " ").partition(" ")
-            if not value.strip():
-                raise UserError(f"line {number} has an id but no value: {line!r}", path)
-            out[key] = value.strip()
+    for number, line in enumerate(utf8_lines(path), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        key, _, value = line.replace("\t", " ").partition(" ")
+        if not value.strip():
+            raise UserError(f"line {number} has an id but no value: {line!r}", path)
+        out[key] = value.strip()
     return out
 
 
