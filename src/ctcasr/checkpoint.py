@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 from pathlib import Path
 
 import torch
@@ -15,6 +14,7 @@ from ctcasr.files import atomic_path
 from ctcasr.models import model_config
 from ctcasr.models.asr import ASRModel
 from ctcasr.schema import build
+from ctcasr.torch_files import load_marked
 from ctcasr.units import tokenizer_from_dict
 
 FORMAT = "ctcasr-checkpoint"
@@ -49,14 +49,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise UserError("checkpoint does not exist", path)
     if Path(path).stat().st_size == 0:
         raise UserError("not a ctcasr checkpoint (the file is empty)", path)
-    try:
-        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing
-            warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on foreign files
-        raise UserError(f"not a ctcasr checkpoint (cannot be read safely: {first_sentence(exc)})", path) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError("not a ctcasr checkpoint (no ctcasr format marker)", path)
+    data = load_marked(path, FORMAT, "not a ctcasr checkpoint")
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise UserError(f"checkpoint version must be a whole number, got {version!r}", path)
@@ -66,12 +59,6 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         if not isinstance(data.get(key), kind):
             raise UserError(f"checkpoint is damaged: {key!r} is missing or not a {kind.__name__}", path)
     return data
-
-
-def first_sentence(exc: BaseException, limit: int = 200) -> str:
-    """An exception's first line, cut at a word boundary when it is long."""
-    text = " ".join(str(exc).splitlines()[0].split()) if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def model_from_dict(data: dict, source: str | os.PathLike | None = None) -> ASRModel:

@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ctcasr.augment import WaveAugment
-from ctcasr.checkpoint import first_sentence, load_weights, read_checkpoint, save_checkpoint, upgrade_weights
+from ctcasr.checkpoint import load_weights, read_checkpoint, save_checkpoint, upgrade_weights
 from ctcasr.config import Recipe, as_list
 from ctcasr.data.dataset import DurationBatchSampler, SpeechDataset, collate, seed_worker
 from ctcasr.data.download import file_digest
@@ -42,6 +42,7 @@ from ctcasr.memory import map_large_allocations, peak_rss_children_mb, peak_rss_
 from ctcasr.models.asr import ASRModel
 from ctcasr.provenance import git_commit, machine_description
 from ctcasr.text import oov_summary
+from ctcasr.torch_files import safe_load
 from ctcasr.units import Tokenizer, tokenizer_from_dict
 from ctcasr.units.build import build_tokenizer
 
@@ -601,13 +602,7 @@ def widen_lookahead(weights: dict, mine: dict) -> dict:
 
 def check_resumable(task: CTCTask, ckpt_path: Path, epochs: int) -> None:
     """The Lightning checkpoint loads safely (weights_only), fits the model, and has epochs left to run."""
-    try:
-        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing
-            warnings.simplefilter("ignore")
-            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on damaged files
-        raise UserError(f"cannot resume: the Lightning checkpoint cannot be read safely ({first_sentence(exc)})",
-                        ckpt_path) from None
+    state = safe_load(ckpt_path, "cannot resume: a damaged Lightning checkpoint")
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise UserError("cannot resume: not a Lightning checkpoint", ckpt_path)
     load_weights(task, state["state_dict"], str(ckpt_path))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from torch import nn
 from ctcasr.errors import UserError
 from ctcasr.files import atomic_path
 from ctcasr.text import normalise
+from ctcasr.torch_files import load_marked
 
 FORMAT = "ctcasr-neural-lm"
 VERSION = 1
@@ -128,14 +128,7 @@ def load_neural_lm(path: str | os.PathLike) -> NeuralLM:
     path = Path(path)
     if not path.is_file():
         raise UserError("neural language model does not exist", path)
-    try:
-        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing
-            warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on foreign files
-        raise UserError(f"not a ctcasr neural LM (cannot be read: {str(exc).splitlines()[0][:120]})", path) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError("not a ctcasr neural LM (no ctcasr-neural-lm format marker)", path)
+    data = load_marked(path, FORMAT, "not a ctcasr neural LM")
     try:
         return NeuralLM(list(data["vocabulary"]), NeuralLMConfig(**data["config"]), data["state_dict"])
     except (KeyError, TypeError, RuntimeError) as exc:
