@@ -176,8 +176,17 @@ def test_limits(running, an4_items, tmp_path):
     assert len(data) < 2**20
     status, body = post(running + "/v1/transcribe", data)
     assert status == 413 and "longer than" in body["error"]
-    status, body = post(running + "/v1/transcribe", os.urandom(2**20 + 10), "audio/wav")
-    assert status == 413 and "larger than" in body["error"]
+    # refused on its declared length, before any of it is read: the body is never sent, since a client still
+    # sending it when the server answers and closes may see a broken pipe instead of the answer
+    host, port = running.removeprefix("http://").split(":")
+    big = http.client.HTTPConnection(host, int(port), timeout=30)
+    big.putrequest("POST", "/v1/transcribe")
+    big.putheader("Content-Type", "audio/wav")
+    big.putheader("Content-Length", str(2**20 + 10))
+    big.endheaders()
+    response = big.getresponse()
+    assert response.status == 413 and "larger than" in json.loads(response.read())["error"]
+    big.close()
 
 
 def test_bad_input_gets_clean_4xx_and_the_server_keeps_serving(running, model, an4_items):
