@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import warnings
 
+from ctcasr.errors import UserError
+
 
 def first_sentence(exc: BaseException, limit: int = 200) -> str:
     """An exception's first line, cut at a word boundary when it is long."""
@@ -18,8 +20,6 @@ def safe_load(path: str | os.PathLike, refusal: str) -> object:
     why)`."""
     import torch
 
-    from ctcasr.errors import UserError
-
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing
             warnings.simplefilter("ignore")
@@ -30,8 +30,6 @@ def safe_load(path: str | os.PathLike, refusal: str) -> object:
 
 def load_marked(path: str | os.PathLike, marker: str, refusal: str) -> dict:
     """The dictionary saved in `path` whose "format" is `marker`; anything else is `refusal (...)`."""
-    from ctcasr.errors import UserError
-
     data = safe_load(path, refusal)
     if not isinstance(data, dict) or data.get("format") != marker:
         raise UserError(f"{refusal} (no {marker} format marker)", path)
